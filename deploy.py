@@ -1,0 +1,242 @@
+#!/usr/bin/env python3
+"""ticketdb deployer: apply, inspect and check the schema and its automation.
+
+    python deploy.py --url mysql://USER:PASSWORD@HOST:PORT/DATABASE up
+    python deploy.py --defaults-file ~/.my.cnf status --json
+
+Where things are: statements are split in ticketdb/splitter.py, the history
+is written in ticketdb/history.py, `up` and `plan` live in ticketdb/migrate.py,
+`verify` in ticketdb/verify.py, throwaway servers in ticketdb/server.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+import click
+import pymysql
+from rich.console import Console
+from rich.table import Table
+
+from ticketdb import connection, lint, migrate, roles, sample, sandbox, verify
+from ticketdb.connection import ConnectionSettingsError, Target
+from ticketdb.server import ServerError
+from ticketdb.sources import SourceError
+from ticketdb.splitter import SplitError
+
+console = Console(highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class Context:
+    def __init__(self, url: str | None, defaults_file: str | None,
+                 tls: tuple[str | None, str | None, str | None]) -> None:
+        self.url = url
+        self.defaults_file = defaults_file
+        self.tls = tls
+
+    def target(self) -> Target:
+        if self.url:
+            target = connection.from_url(self.url)
+        elif self.defaults_file:
+            target = connection.from_defaults_file(self.defaults_file)
+        else:
+            raise ConnectionSettingsError(
+                "no server given: use --url mysql://USER:PASSWORD@HOST:PORT/DATABASE, "
+                "set TICKETDB_URL, or use --defaults-file PATH"
+            )
+        return connection.with_tls(target, *self.tls)
+
+
+def fail(message: str, code: int, password: str | None = None) -> None:
+    err_console.print(f"[bold red]error:[/] {connection.redact(message, password)}",
+                      markup=True, highlight=False)
+    sys.exit(code)
+
+
+def handled(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn every expected failure into one readable line and the contract's exit code."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        ctx = click.get_current_context().find_object(Context)
+        password = None
+        try:
+            password = ctx.target().password if ctx and (ctx.url or ctx.defaults_file) else None
+        except ConnectionSettingsError:
+            pass
+        try:
+            return func(*args, **kwargs)
+        except ConnectionSettingsError as exc:
+            fail(str(exc), 2, password)
+        except pymysql.err.OperationalError as exc:
+            code = exc.args[0] if exc.args else 0
+            kind = "cannot connect" if code in (1045, 1044, 1049, 2003, 2005, 2006, 2013) else "server error"
+            fail(f"{kind}: error {code}: {exc.args[1] if len(exc.args) > 1 else exc}", 2, password)
+        except pymysql.MySQLError as exc:
+            fail(f"server error: {exc}", 1, password)
+        except (migrate.DeployError, SourceError, SplitError, ServerError) as exc:
+            fail(str(exc), 1, password)
+
+    return wrapper
+
+
+@click.group()
+@click.option("--url", envvar="TICKETDB_URL", metavar="URL",
+              help="mysql://USER:PASSWORD@HOST:PORT/DATABASE (also TICKETDB_URL); "
+                   "?unix_socket=PATH selects a socket.")
+@click.option("--defaults-file", type=click.Path(), metavar="PATH",
+              help="A my.cnf whose [client] section names the server, as the mysql client reads it.")
+@click.option("--ssl-ca", metavar="PATH", help="CA certificate for TLS.")
+@click.option("--ssl-cert", metavar="PATH", help="Client certificate for TLS.")
+@click.option("--ssl-key", metavar="PATH", help="Client key for TLS.")
+@click.pass_context
+def cli(ctx: click.Context, url: str | None, defaults_file: str | None, ssl_ca: str | None,
+        ssl_cert: str | None, ssl_key: str | None) -> None:
+    """Deploy and check the ticketdb schema and automation (MySQL 8.0+, MariaDB 10.11+)."""
+    ctx.obj = Context(url, defaults_file, (ssl_ca, ssl_cert, ssl_key))
+
+
+@cli.command()
+@click.pass_obj
+@handled
+def plan(obj: Context) -> None:
+    """Print what `up` would run, statement by statement; run nothing."""
+    target = obj.target()
+    conn = migrate.open_existing(target)
+    try:
+        states = migrate.file_states(conn)
+    finally:
+        if conn:
+            conn.close()
+    for problem in migrate.blocking_problems(states):
+        err_console.print(f"warning: up would refuse: {problem}")
+    console.print(f"-- plan for {target.display()}")
+    console.out(migrate.plan_text(states))
+
+
+@cli.command()
+@click.option("--lock-timeout", default=60, show_default=True, type=click.IntRange(0),
+              help="Seconds to wait for another deployer to finish.")
+@click.option("--roles", "with_roles", is_flag=True,
+              help="Also create or update the <db>_agent, <db>_supervisor and <db>_reporting roles.")
+@click.pass_obj
+@handled
+def up(obj: Context, lock_timeout: int, with_roles: bool) -> None:
+    """Apply pending migrations, then every repeatable object whose file changed."""
+    target = obj.target()
+    console.print(f"deploying to {target.display()}")
+    migrate.up(target, console.print, lock_timeout=lock_timeout)
+    if with_roles:
+        for line in roles.apply(target):
+            console.print(line)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_obj
+@handled
+def status(obj: Context, as_json: bool) -> None:
+    """One row per file: applied, pending, failed or changed since applied."""
+    target = obj.target()
+    conn = migrate.open_existing(target)
+    try:
+        states = migrate.file_states(conn)
+    finally:
+        if conn:
+            conn.close()
+    rows = [
+        {
+            "file": s.file.path,
+            "kind": s.file.kind,
+            "version": s.file.version,
+            "state": s.state,
+            "checksum": s.file.checksum,
+            "applied_checksum": s.attempt.checksum if s.attempt else None,
+            "applied_at": s.attempt.started_at.isoformat() if s.attempt else None,
+            "applied_by": s.attempt.installed_by if s.attempt else None,
+            "execution_ms": s.attempt.execution_ms if s.attempt else None,
+            "statements_done": s.attempt.statements_done if s.attempt else 0,
+            "statements_total": len(s.file.statements),
+            "note": s.note,
+        }
+        for s in states
+    ]
+    if as_json:
+        click.echo(json.dumps({"target": target.display(), "files": rows}, indent=2))
+        return
+    table = Table(title=f"ticketdb status: {target.display()}")
+    for col in ("file", "state", "applied at (UTC)", "by", "ms", "note"):
+        table.add_column(col)
+    colours = {"applied": "green", "pending": "yellow", "failed": "red", "changed": "magenta"}
+    for r in rows:
+        table.add_row(r["file"], f"[{colours[r['state']]}]{r['state']}[/]",
+                      (r["applied_at"] or "")[:19].replace("T", " "), r["applied_by"] or "",
+                      str(r["execution_ms"] or ""), r["note"])
+    console.print(table)
+
+
+@cli.command("verify")
+@click.pass_obj
+def verify_cmd(obj: Context) -> None:
+    """Compare the live database with the files: exit 0 same, 1 drift, 2 could not check."""
+    password = None
+    try:
+        target = obj.target()
+        password = target.password
+        differences = verify.verify(target)
+    except Exception as exc:  # anything that stops the comparison is "could not check"
+        fail(f"could not check: {exc}", 2, password)
+    if not differences:
+        console.print(f"no drift: {target.display()} matches the files")
+        return
+    console.print(f"[bold red]drift[/] in {target.display()}: {len(differences)} difference(s)")
+    for d in differences:
+        console.print(f"  - {d}")
+    sys.exit(1)
+
+
+@cli.command("lint")
+@click.argument("paths", nargs=-1, type=click.Path(exists=True))
+def lint_cmd(paths: tuple[str, ...]) -> None:
+    """Run sqlfluff over every SQL file (exit 0 clean, 1 findings)."""
+    sys.exit(lint.run(list(paths)))
+
+
+@cli.command("sample")
+@click.option("--tickets", default=10_000, show_default=True, type=click.IntRange(1),
+              help="How many tickets to create.")
+@click.option("--seed", default=42, show_default=True, help="Random seed, for repeatable data.")
+@click.pass_obj
+@handled
+def sample_cmd(obj: Context, tickets: int, seed: int) -> None:
+    """Fill the database with believable data through the real status flow."""
+    target = obj.target()
+    sample.load(target, tickets, seed=seed, console=console)
+
+
+@cli.command("sandbox")
+@click.option("--tickets", default=2_000, show_default=True, type=click.IntRange(1))
+@click.option("--keep", is_flag=True, help="Leave the server running and print its URL.")
+@handled
+def sandbox_cmd(tickets: int, keep: bool) -> None:
+    """Start a throwaway server, deploy, load sample data, run the automation, print reports."""
+    sandbox.run(console, tickets=tickets, keep=keep)
+
+
+def main() -> None:
+    try:
+        cli(standalone_mode=True)
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    main()

@@ -1,0 +1,62 @@
+DROP PROCEDURE IF EXISTS sp_assign_ticket;
+
+DELIMITER $$
+
+CREATE PROCEDURE sp_assign_ticket(
+    IN in_ticket_id BIGINT UNSIGNED,
+    IN in_agent_id INT UNSIGNED
+)
+MODIFIES SQL DATA
+SQL SECURITY DEFINER
+COMMENT '
+Description
+-----------
+Assigns a ticket to an agent. Locks the ticket row first, then writes an
+''assign'' log row (ticket unassigned) or a ''transfer'' log row (assigned to
+someone else); the status-flow trigger moves the ticket. Commits on success,
+rolls back and re-raises on error, so call it outside a transaction.
+
+Parameters
+-----------
+in_ticket_id (BIGINT UNSIGNED): the ticket.
+in_agent_id (INT UNSIGNED): an active agent.
+
+Example
+-----------
+CALL sp_assign_ticket(42, 7);
+'
+BEGIN
+    DECLARE v_status VARCHAR(20);
+    DECLARE v_agent INT UNSIGNED;
+    DECLARE v_message VARCHAR(128);
+    DECLARE EXIT HANDLER FOR SQLEXCEPTION
+    BEGIN
+        ROLLBACK;
+        RESIGNAL;
+    END;
+
+    IF in_agent_id IS NULL THEN
+        SET v_message = CONCAT(
+            'ticketdb: ticket ', COALESCE(in_ticket_id, 'NULL'), ': assign needs an agent'
+        );
+        SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = v_message;
+    END IF;
+
+    START TRANSACTION;
+    SELECT current_status, assigned_agent_id INTO v_status, v_agent
+    FROM service_tickets
+    WHERE ticket_id = in_ticket_id
+    FOR UPDATE;
+    IF v_status IS NULL THEN
+        SET v_message = CONCAT(
+            'ticketdb: ticket ', COALESCE(in_ticket_id, 'NULL'), ': no such ticket'
+        );
+        SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = v_message;
+    END IF;
+
+    INSERT INTO ticket_logs (ticket_id, action_type, agent_id)
+    VALUES (in_ticket_id, IF(v_agent IS NULL, 'assign', 'transfer'), in_agent_id);
+    COMMIT;
+END$$
+
+DELIMITER ;

@@ -1,0 +1,65 @@
+DROP PROCEDURE IF EXISTS sp_claim_next_ticket;
+
+DELIMITER $$
+
+CREATE PROCEDURE sp_claim_next_ticket(
+    IN in_agent_id INT UNSIGNED,
+    OUT out_ticket_id BIGINT UNSIGNED
+)
+MODIFIES SQL DATA
+SQL SECURITY DEFINER
+COMMENT '
+Description
+-----------
+Assigns the next pending, unassigned ticket to the agent: highest priority
+first, then earliest deadline. Rows another agent is claiming right now are
+skipped (SKIP LOCKED), so many agents can claim at once without queueing
+and no ticket is claimed twice. Commits; call it outside a transaction.
+
+Parameters
+-----------
+in_agent_id (INT UNSIGNED): an active agent.
+out_ticket_id (BIGINT UNSIGNED): the claimed ticket, NULL when none is waiting.
+
+Example
+-----------
+CALL sp_claim_next_ticket(7, @ticket);
+SELECT @ticket;
+'
+BEGIN
+    DECLARE v_ticket BIGINT UNSIGNED DEFAULT NULL;
+    DECLARE v_active TINYINT;
+    DECLARE v_message VARCHAR(128);
+    DECLARE EXIT HANDLER FOR SQLEXCEPTION
+    BEGIN
+        ROLLBACK;
+        RESIGNAL;
+    END;
+
+    SET out_ticket_id = NULL;
+    SELECT is_active INTO v_active FROM agents WHERE agent_id = in_agent_id;
+    IF v_active IS NULL OR v_active = 0 THEN
+        SET v_message = CONCAT(
+            'ticketdb: agent ', COALESCE(in_agent_id, 'NULL'),
+            ': no such active agent, cannot claim a ticket'
+        );
+        SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = v_message;
+    END IF;
+
+    START TRANSACTION;
+    SELECT ticket_id INTO v_ticket
+    FROM service_tickets
+    WHERE current_status = 'pending' AND assigned_agent_id IS NULL
+    ORDER BY priority ASC, deadline ASC, ticket_id ASC
+    LIMIT 1
+    FOR UPDATE SKIP LOCKED;
+
+    IF v_ticket IS NOT NULL THEN
+        INSERT INTO ticket_logs (ticket_id, action_type, agent_id, note)
+        VALUES (v_ticket, 'assign', in_agent_id, 'claimed');
+    END IF;
+    COMMIT;
+    SET out_ticket_id = v_ticket;
+END$$
+
+DELIMITER ;

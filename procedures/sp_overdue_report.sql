@@ -1,0 +1,47 @@
+DROP PROCEDURE IF EXISTS sp_overdue_report;
+
+DELIMITER $$
+
+CREATE PROCEDURE sp_overdue_report(
+    IN in_within_minutes INT
+)
+READS SQL DATA
+SQL SECURITY INVOKER
+COMMENT '
+Description
+-----------
+Open tickets (pending, in_progress) whose deadline is before now plus the
+window, soonest deadline first, answered from the index on
+(current_status, deadline) alone. minutes_left is negative when overdue.
+
+Parameters
+-----------
+in_within_minutes (INT): the window in minutes; 0 lists only overdue tickets.
+
+Example
+-----------
+CALL sp_overdue_report(60);
+'
+BEGIN
+    DECLARE v_now DATETIME DEFAULT UTC_TIMESTAMP();
+
+    IF in_within_minutes IS NULL THEN
+        SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT
+        = 'ticketdb: sp_overdue_report: the window must not be NULL';
+    END IF;
+
+    SELECT
+        ticket_id,
+        priority,
+        current_status,
+        assigned_agent_id,
+        deadline,
+        TIMESTAMPDIFF(MINUTE, v_now, deadline) AS minutes_left
+    FROM service_tickets
+    WHERE
+        current_status IN ('pending', 'in_progress')
+        AND deadline < v_now + INTERVAL in_within_minutes MINUTE
+    ORDER BY deadline ASC, ticket_id ASC;
+END$$
+
+DELIMITER ;

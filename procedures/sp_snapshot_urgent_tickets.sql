@@ -1,0 +1,80 @@
+DROP PROCEDURE IF EXISTS sp_snapshot_urgent_tickets;
+
+DELIMITER $$
+
+CREATE PROCEDURE sp_snapshot_urgent_tickets(
+    IN in_date DATE
+)
+MODIFIES SQL DATA
+SQL SECURITY DEFINER
+COMMENT '
+Description
+-----------
+Fills daily_urgent_tickets for one date with the morning list: open tickets
+that are overdue, due by the end of that day (UTC), or of urgent priority
+(waiting_customer tickets only when urgent: their clock is stopped). Running
+it again for the same date replaces that date''s snapshot in one
+transaction. Returns one row: snapshot_date, tickets. Commits.
+
+Parameters
+-----------
+in_date (DATE): the day of the list.
+
+Example
+-----------
+CALL sp_snapshot_urgent_tickets(CURRENT_DATE);
+'
+BEGIN
+    DECLARE v_now DATETIME DEFAULT UTC_TIMESTAMP();
+    DECLARE v_end DATETIME;
+    DECLARE v_count INT DEFAULT 0;
+    DECLARE EXIT HANDLER FOR SQLEXCEPTION
+    BEGIN
+        ROLLBACK;
+        RESIGNAL;
+    END;
+
+    IF in_date IS NULL THEN
+        SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT
+        = 'ticketdb: sp_snapshot_urgent_tickets: the date must not be NULL';
+    END IF;
+    SET v_end = in_date + INTERVAL 1 DAY;
+
+    START TRANSACTION;
+    DELETE FROM daily_urgent_tickets WHERE snapshot_date = in_date;
+    INSERT INTO daily_urgent_tickets (
+        snapshot_date, ticket_id, reason, priority, current_status, customer_id,
+        customer_tier, assigned_agent_id, subject, deadline, minutes_left, taken_at
+    )
+    SELECT
+        in_date,
+        t.ticket_id,
+        CASE
+            WHEN t.current_status = 'waiting_customer' THEN 'urgent'
+            WHEN t.deadline <= v_now THEN 'overdue'
+            WHEN t.deadline < v_end THEN 'due_today'
+            ELSE 'urgent'
+        END,
+        t.priority,
+        t.current_status,
+        t.customer_id,
+        c.tier,
+        t.assigned_agent_id,
+        t.subject,
+        t.deadline,
+        TIMESTAMPDIFF(MINUTE, v_now, t.deadline),
+        v_now
+    FROM service_tickets AS t
+    INNER JOIN customers AS c ON t.customer_id = c.customer_id
+    WHERE
+        t.current_status IN ('pending', 'in_progress', 'waiting_customer')
+        AND (
+            t.priority = 'urgent'
+            OR (t.current_status <> 'waiting_customer' AND t.deadline < v_end)
+        );
+    SET v_count = ROW_COUNT();
+    COMMIT;
+    SELECT in_date AS snapshot_date, v_count AS tickets;
+END$$
+
+DELIMITER ;

@@ -1,0 +1,51 @@
+DROP PROCEDURE IF EXISTS sp_ticket_trace;
+
+DELIMITER $$
+
+CREATE PROCEDURE sp_ticket_trace(
+    IN in_ticket_id BIGINT UNSIGNED
+)
+READS SQL DATA
+SQL SECURITY INVOKER
+COMMENT '
+Description
+-----------
+The ticket''s log rows in the order they happened (action_time, then log_id),
+with the acting agent''s name: the audit trail for audits and complaints.
+
+Parameters
+-----------
+in_ticket_id (BIGINT UNSIGNED): the ticket.
+
+Example
+-----------
+CALL sp_ticket_trace(42);
+'
+BEGIN
+    DECLARE v_message VARCHAR(128);
+
+    IF NOT EXISTS (SELECT 1 FROM service_tickets WHERE ticket_id = in_ticket_id) THEN
+        SET v_message = CONCAT(
+            'ticketdb: ticket ', COALESCE(in_ticket_id, 'NULL'), ': no such ticket'
+        );
+        SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = v_message;
+    END IF;
+
+    SELECT
+        l.log_id,
+        l.action_time,
+        l.action_type,
+        l.agent_id,
+        a.name AS agent_name,
+        l.from_status,
+        l.to_status,
+        l.old_priority,
+        l.new_priority,
+        l.note
+    FROM ticket_logs AS l
+    LEFT JOIN agents AS a ON l.agent_id = a.agent_id
+    WHERE l.ticket_id = in_ticket_id
+    ORDER BY l.action_time ASC, l.log_id ASC;
+END$$
+
+DELIMITER ;

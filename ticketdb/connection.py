@@ -1,0 +1,189 @@
+"""Where to connect and how: `--url`, `TICKETDB_URL` or a `my.cnf` file.
+
+Every session the deployer opens is set up the same way (strict `sql_mode`,
+UTC, utf8mb4), because triggers, routines and events keep the `sql_mode` of
+the session that created them. Passwords never leave this module in text:
+`Target.display()` and `redact()` are what the rest of the code prints.
+"""
+
+from __future__ import annotations
+
+import configparser
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from urllib.parse import parse_qs, quote, unquote, urlsplit
+
+import pymysql
+
+DEFAULT_DATABASE = "ticketdb"
+
+# Strict, and the same on MySQL 8 and MariaDB: every trigger and routine is
+# created with it, so a bad value is an error and never a silent truncation.
+SQL_MODE = (
+    "STRICT_TRANS_TABLES,STRICT_ALL_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,"
+    "ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION,ONLY_FULL_GROUP_BY"
+)
+SESSION_SETUP = (
+    f"SET SESSION sql_mode = '{SQL_MODE}'",
+    "SET SESSION time_zone = '+00:00'",
+    "SET NAMES utf8mb4 COLLATE utf8mb4_unicode_ci",
+)
+
+_DB_NAME = re.compile(r"^[A-Za-z0-9_]{1,64}$")
+
+
+class ConnectionSettingsError(ValueError):
+    """The connection options cannot be understood (exit 2)."""
+
+
+@dataclass(frozen=True)
+class Target:
+    host: str = "127.0.0.1"
+    port: int = 3306
+    user: str = "root"
+    password: str = field(default="", repr=False)
+    database: str = DEFAULT_DATABASE
+    unix_socket: str | None = None
+    ssl_ca: str | None = None
+    ssl_cert: str | None = None
+    ssl_key: str | None = None
+
+    def display(self) -> str:
+        """The target as a URL a person can read, with no password in it."""
+        return self._url(":***" if self.password else "")
+
+    def _url(self, secret: str) -> str:
+        user = self.user + secret
+        if self.unix_socket:
+            return f"mysql://{user}@localhost/{self.database}?unix_socket={self.unix_socket}"
+        return f"mysql://{user}@{self.host}:{self.port}/{self.database}"
+
+    def url(self) -> str:
+        """The full URL, password included: for handing to a child process only."""
+        return self._url(f":{quote(self.password, safe='')}" if self.password else "")
+
+    def with_database(self, database: str) -> Target:
+        return replace(self, database=check_database_name(database))
+
+    def redact(self, text: str) -> str:
+        return redact(text, self.password)
+
+
+def redact(text: str, password: str | None) -> str:
+    """Remove a password from any text that may be printed or logged."""
+    text = re.sub(r"(mysql://[^:/@\s]*:)[^@\s]*@", r"\1***@", text)
+    if password:
+        text = text.replace(password, "***")
+    return text
+
+
+def check_database_name(name: str) -> str:
+    if not _DB_NAME.match(name):
+        raise ConnectionSettingsError(
+            f"database name {name!r} is not allowed: use 1 to 64 letters, digits or '_'"
+        )
+    return name
+
+
+def from_url(url: str) -> Target:
+    parts = urlsplit(url)
+    if parts.scheme not in ("mysql", "mariadb"):
+        raise ConnectionSettingsError(
+            "the URL must look like mysql://USER:PASSWORD@HOST:PORT/DATABASE "
+            f"(got scheme {parts.scheme!r})"
+        )
+    try:
+        port = parts.port or 3306
+    except ValueError as exc:
+        raise ConnectionSettingsError(f"the URL's port is not a number ({exc})") from None
+    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    unknown = set(query) - {"unix_socket", "ssl_ca", "ssl_cert", "ssl_key"}
+    if unknown:
+        raise ConnectionSettingsError(f"unknown URL option(s): {', '.join(sorted(unknown))}")
+    database = unquote(parts.path.lstrip("/")) or DEFAULT_DATABASE
+    return Target(
+        host=parts.hostname or "127.0.0.1",
+        port=port,
+        user=unquote(parts.username or "root"),
+        password=unquote(parts.password or ""),
+        database=check_database_name(database),
+        unix_socket=query.get("unix_socket"),
+        ssl_ca=query.get("ssl_ca"),
+        ssl_cert=query.get("ssl_cert"),
+        ssl_key=query.get("ssl_key"),
+    )
+
+
+def from_defaults_file(path: str) -> Target:
+    """Read the [client] section of a my.cnf, as the mysql client does."""
+    parser = configparser.ConfigParser(allow_no_value=True, strict=False, interpolation=None)
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise ConnectionSettingsError(f"cannot read defaults file {path}: {exc.strerror}") from None
+    try:
+        parser.read_string(text, source=path)
+    except configparser.Error as exc:
+        raise ConnectionSettingsError(f"cannot parse defaults file {path}: {exc}") from None
+    if not parser.has_section("client"):
+        raise ConnectionSettingsError(f"defaults file {path} has no [client] section")
+
+    def get(*names: str) -> str | None:
+        for name in names:
+            for key in (name, name.replace("-", "_")):
+                value = parser.get("client", key, fallback=None)
+                if value is not None:
+                    return value.strip().strip("'\"")
+        return None
+
+    port = get("port") or "3306"
+    if not port.isdigit():
+        raise ConnectionSettingsError(f"defaults file {path}: port {port!r} is not a number")
+    return Target(
+        host=get("host") or "127.0.0.1",
+        port=int(port),
+        user=get("user") or "root",
+        password=get("password") or "",
+        database=check_database_name(get("database") or DEFAULT_DATABASE),
+        unix_socket=get("socket"),
+        ssl_ca=get("ssl-ca"),
+        ssl_cert=get("ssl-cert"),
+        ssl_key=get("ssl-key"),
+    )
+
+
+def with_tls(target: Target, ca: str | None, cert: str | None, key: str | None) -> Target:
+    return replace(
+        target,
+        ssl_ca=ca or target.ssl_ca,
+        ssl_cert=cert or target.ssl_cert,
+        ssl_key=key or target.ssl_key,
+    )
+
+
+def connect(target: Target, database: str | None = "", *, autocommit: bool = True,
+            connect_timeout: int = 10) -> pymysql.connections.Connection:
+    """Open a session set up for ticketdb. database='' means target.database,
+    None means no default database."""
+    ssl = None
+    if target.ssl_ca or target.ssl_cert:
+        ssl = {k: v for k, v in
+               (("ca", target.ssl_ca), ("cert", target.ssl_cert), ("key", target.ssl_key)) if v}
+    conn = pymysql.connect(
+        host=target.host,
+        port=target.port,
+        user=target.user,
+        password=target.password,
+        database=target.database if database == "" else database,
+        unix_socket=target.unix_socket,
+        ssl=ssl,
+        charset="utf8mb4",
+        autocommit=autocommit,
+        connect_timeout=connect_timeout,
+        client_flag=pymysql.constants.CLIENT.FOUND_ROWS,
+    )
+    with conn.cursor() as cur:
+        for stmt in SESSION_SETUP:
+            cur.execute(stmt)
+    return conn

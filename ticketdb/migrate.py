@@ -1,0 +1,318 @@
+"""What `plan`, `up` and `status` do: compare the files with the history, then
+apply what is missing, one statement per `execute`.
+
+A newcomer's map: statements are split in `splitter.py`, history rows are
+written in `history.py`, and this module decides what runs and in what order.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pymysql
+from pymysql.connections import Connection
+
+from ticketdb import history
+from ticketdb.connection import Target, connect
+from ticketdb.sources import SqlFile, all_files
+from ticketdb.splitter import split
+
+Echo = Callable[[str], None]
+
+# Errors that mean "this is already there". After an interrupted attempt the
+# statement it was running may have committed (DDL commits as it goes); when
+# re-running exactly that statement reports one of these, it had.
+ALREADY_DONE = {
+    1007,  # database exists
+    1022,  # duplicate key
+    1050,  # table exists
+    1060,  # duplicate column
+    1061,  # duplicate key name
+    1091,  # can't drop: does not exist
+    1304,  # routine exists
+    1359,  # trigger exists
+    1537,  # event exists
+    1826,  # duplicate foreign key constraint
+    4025,  # MariaDB: duplicate CHECK constraint name
+}
+
+
+class DeployError(Exception):
+    """`up` could not finish: the message names the file and statement (exit 1)."""
+
+
+@dataclass(frozen=True)
+class FileState:
+    file: SqlFile
+    state: str  # applied / pending / failed / changed
+    attempt: history.Attempt | None
+    resume_at: int  # index of the first statement `up` would run
+    note: str = ""
+
+    @property
+    def needs_work(self) -> bool:
+        return self.state != "applied"
+
+
+def lock_name(database: str) -> str:
+    return f"ticketdb.deploy.{database}"[:64]
+
+
+def database_exists(conn: Connection, database: str) -> bool:
+    with conn.cursor() as cur:
+        cur.execute("SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s",
+                    (database,))
+        return cur.fetchone()[0] == 1
+
+
+def file_states(conn: Connection | None, files: list[SqlFile] | None = None) -> list[FileState]:
+    """The state of every file; conn=None (no database yet) means all pending."""
+    files = all_files() if files is None else files
+    attempts = history.latest(conn) if conn is not None else {}
+    return [_state(f, attempts.get(f.path)) for f in files]
+
+
+def _state(f: SqlFile, a: history.Attempt | None) -> FileState:
+    if a is None:
+        return FileState(f, "pending", None, 0)
+    if a.state == "applied":
+        if a.checksum == f.checksum:
+            return FileState(f, "applied", a, len(f.statements))
+        if f.kind == "repeatable":
+            return FileState(f, "changed", a, 0, "file changed since applied: up re-applies it")
+        return FileState(f, "changed", a, len(f.statements),
+                         "edited after it was applied: restore the file and put the change "
+                         "in a new migration")
+    how = "interrupted" if a.state == "running" else "failed"
+    where = f"{how} at statement {a.statements_done + 1} of {a.statements_total}"
+    if a.error_message:
+        where += f": {a.error_message}"
+    if f.kind == "repeatable":
+        return FileState(f, "failed", a, 0, where)
+    done = a.statements_done
+    if f.statement_checksums[:done] != a.done_checksums[:done]:
+        return FileState(
+            f, "failed", a, -1,
+            f"{where}; statements 1-{done} had been applied and have changed in the file "
+            f"since: put them back as they were (fix statement {done + 1} or later only)",
+        )
+    return FileState(f, "failed", a, done, where)
+
+
+def blocking_problems(states: list[FileState]) -> list[str]:
+    """Reasons `up` must refuse before running anything."""
+    problems = []
+    applied_versions = [int(s.file.version or 0) for s in states
+                        if s.file.kind == "versioned" and s.state != "pending"]
+    newest = max(applied_versions, default=0)
+    for s in states:
+        if s.file.kind != "versioned":
+            continue
+        if s.state == "changed" or s.resume_at < 0:
+            problems.append(f"{s.file.path}: {s.note}")
+        elif s.state == "pending" and int(s.file.version or 0) < newest:
+            problems.append(f"{s.file.path}: pending, but a later version is already applied; "
+                            "give it a version above the newest applied one")
+    return problems
+
+
+def plan_text(states: list[FileState]) -> str:
+    """What `up` would run, statement by statement, as a script `mysql` accepts."""
+    out = []
+    for s in states:
+        if not s.needs_work or s.resume_at < 0:
+            continue
+        total = len(s.file.statements)
+        out.append(f"-- {s.file.path} ({s.state}{': ' + s.note if s.note else ''})")
+        for st in s.file.statements[s.resume_at:]:
+            out.append(f"-- statement {st.number} of {total} (line {st.line})")
+            if ";" in st.text:
+                out.append(f"DELIMITER $$\n{st.text}$$\nDELIMITER ;")
+            else:
+                out.append(f"{st.text};")
+        out.append("")
+    return "\n".join(out) if out else "-- nothing to do: the database is up to date\n"
+
+
+def _fault_point() -> None:
+    """Fault injection for the reliability tests: TICKETDB_FAULT_KILL_AFTER=k
+    makes this process SIGKILL itself once k statements have run (before the
+    k-th is recorded in the history)."""
+    global _statements_run
+    _statements_run += 1
+    limit = os.environ.get("TICKETDB_FAULT_KILL_AFTER")
+    if limit and _statements_run >= int(limit):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+_statements_run = 0
+
+
+def _error(f: SqlFile, number: int, line: int, exc: pymysql.MySQLError) -> str:
+    code, message = (exc.args + ("",))[:2] if exc.args else (0, str(exc))
+    return f"{f.path} statement {number} (line {line}): error {code}: {message}"
+
+
+def apply_versioned(conn: Connection, s: FileState, echo: Echo) -> None:
+    f = s.file
+    done = list(f.statement_checksums[: s.resume_at])
+    interrupted = s.attempt is not None and s.attempt.state == "running"
+    hid = history.start(conn, f, done)
+    started = time.monotonic()
+    with conn.cursor() as cur:
+        for idx in range(s.resume_at, len(f.statements)):
+            st = f.statements[idx]
+            try:
+                conn.begin()
+                cur.execute(st.text)
+                _fault_point()
+            except pymysql.MySQLError as exc:
+                conn.rollback()
+                if interrupted and idx == s.resume_at and exc.args and exc.args[0] in ALREADY_DONE:
+                    echo(f"  statement {st.number}: already applied before the interruption "
+                         f"({exc.args[1]})")
+                else:
+                    message = _error(f, st.number, st.line, exc)
+                    history.finish(conn, hid, "failed", _ms(started), message)
+                    raise DeployError(message) from None
+            done.append(f.statement_checksums[idx])
+            cur.execute(history.progress_sql(), (len(done), " ".join(done), hid))
+            conn.commit()
+    history.finish(conn, hid, "applied", _ms(started))
+
+
+def apply_repeatable(conn: Connection, s: FileState, echo: Echo) -> None:
+    """Run the whole file. On failure, put the previous version back (inside
+    the file's own LOCK TABLES, if it has one) so the object never goes missing."""
+    f = s.file
+    previous = history.last_applied_sql(conn, f.path)
+    hid = history.start(conn, f, [])
+    started = time.monotonic()
+    with conn.cursor() as cur:
+        for st in f.statements:
+            try:
+                cur.execute(st.text)
+                _fault_point()
+            except pymysql.MySQLError as exc:
+                message = _error(f, st.number, st.line, exc)
+                restored = _restore(conn, previous)
+                cur.execute("UNLOCK TABLES")
+                if restored:
+                    message += " (the previously applied version was put back)"
+                history.finish(conn, hid, "failed", _ms(started), message)
+                raise DeployError(message) from None
+    history.finish(conn, hid, "applied", _ms(started), applied_sql=f.text)
+
+
+def _restore(conn: Connection, previous: str | None) -> bool:
+    if not previous:
+        return False
+    with conn.cursor() as cur:
+        try:
+            for st in split(previous):
+                if st.text.upper().startswith(("LOCK TABLES", "UNLOCK TABLES")):
+                    continue
+                cur.execute(st.text)
+        except pymysql.MySQLError:
+            return False
+    return True
+
+
+def _ms(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)
+
+
+def acquire_lock(conn: Connection, database: str, timeout: int) -> None:
+    name = lock_name(database)
+    with conn.cursor() as cur:
+        cur.execute("SELECT GET_LOCK(%s, %s)", (name, timeout))
+        if cur.fetchone()[0] == 1:
+            return
+        cur.execute(
+            "SELECT p.ID, p.USER, p.HOST, p.TIME FROM information_schema.PROCESSLIST AS p "
+            "WHERE p.ID = IS_USED_LOCK(%s)", (name,))
+        row = cur.fetchone()
+    who = (f"connection {row[0]} ({row[1]}@{row[2]}, connected for {row[3]} s)"
+           if row else "another session")
+    raise DeployError(
+        f"another deploy is running on {database}: lock '{name}' is held by {who}; "
+        f"waited {timeout} s (--lock-timeout)"
+    )
+
+
+def server_warnings(conn: Connection) -> list[str]:
+    with conn.cursor() as cur:
+        cur.execute("SELECT @@global.event_scheduler, @@global.time_zone, @@system_time_zone")
+        scheduler, tz, system_tz = cur.fetchone()
+    warnings = []
+    if str(scheduler).upper() != "ON":
+        warnings.append(
+            f"event_scheduler is {scheduler}: the scheduled events will not run until "
+            "SET GLOBAL event_scheduler = ON (and event_scheduler=ON in my.cnf)"
+        )
+    if tz not in ("+00:00", "UTC") and not (tz == "SYSTEM" and system_tz in ("UTC", "GMT")):
+        warnings.append(
+            f"the server's time_zone is {tz} (system {system_tz}): ticketdb stores UTC; "
+            "connect with time_zone = '+00:00' or set default_time_zone = '+00:00'"
+        )
+    return warnings
+
+
+def refuse_read_only(conn: Connection) -> None:
+    with conn.cursor() as cur:
+        cur.execute("SELECT @@global.read_only")
+        if int(cur.fetchone()[0]):
+            raise DeployError(
+                "the server is read-only (read_only = ON; a replica?): deploy to the primary, "
+                "the replicas follow through replication"
+            )
+
+
+def up(target: Target, echo: Echo, lock_timeout: int = 60) -> int:
+    """Apply everything pending. Returns the number of files applied."""
+    conn = connect(target, database=None)
+    try:
+        refuse_read_only(conn)
+        with conn.cursor() as cur:
+            cur.execute(f"CREATE DATABASE IF NOT EXISTS `{target.database}` "
+                        "DEFAULT CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+            cur.execute(f"USE `{target.database}`")
+        acquire_lock(conn, target.database, lock_timeout)
+        history.ensure_table(conn)
+        states = file_states(conn)
+        problems = blocking_problems(states)
+        if problems:
+            raise DeployError("refusing to deploy:\n  " + "\n  ".join(problems))
+        work = [s for s in states if s.needs_work]
+        if not work:
+            echo("nothing to do: the database is up to date")
+        for s in work:
+            started = time.monotonic()
+            count = len(s.file.statements) - s.resume_at
+            what = f"resuming at statement {s.resume_at + 1}" if s.resume_at else s.state
+            echo(f"{s.file.path}: {count} statement(s), {what}")
+            if s.file.kind == "versioned":
+                apply_versioned(conn, s, echo)
+            else:
+                apply_repeatable(conn, s, echo)
+            echo(f"  ok in {_ms(started)} ms")
+        for warning in server_warnings(conn):
+            echo(f"warning: {warning}")
+        return len(work)
+    finally:
+        conn.close()  # also releases the deploy lock
+
+
+def open_existing(target: Target) -> Connection | None:
+    """A connection to the target database, or None when it does not exist yet."""
+    conn = connect(target, database=None)
+    if not database_exists(conn, target.database):
+        conn.close()
+        return None
+    with conn.cursor() as cur:
+        cur.execute(f"USE `{target.database}`")
+    return conn

@@ -1,0 +1,195 @@
+"""Throwaway MySQL-compatible servers, for the tests, `sandbox` and `make bench`.
+
+Which server (TICKETDB_SERVER overrides the automatic choice):
+  url     an existing server named by TICKETDB_TEST_URL (chosen when it is set);
+  docker  MySQL 8.4 in a container through testcontainers (when a Docker engine answers);
+  local   `mariadbd` or `mysqld` from PATH, started in a temp dir on a free port.
+
+A local server runs with no system option files (`--no-defaults`), the event
+scheduler ON, strict sql_mode, UTC and utf8mb4, bound to 127.0.0.1 only, with
+a passwordless root that exists as long as the temp dir does.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mirakuru import TCPExecutor
+
+from ticketdb.connection import SQL_MODE, Target, from_url
+
+MYSQL_IMAGE = "mysql:8.4"
+_SERVER_ARGS = [
+    "--event-scheduler=ON",
+    f"--sql-mode={SQL_MODE}",
+    "--default-time-zone=+00:00",
+    "--character-set-server=utf8mb4",
+    "--collation-server=utf8mb4_unicode_ci",
+    "--skip-name-resolve",
+    "--max-connections=300",
+    "--innodb-buffer-pool-size=512M",
+    "--innodb-flush-log-at-trx-commit=2",
+    "--log-bin=binlog",
+    "--binlog-format=ROW",
+    "--sync-binlog=0",
+]
+
+
+class ServerError(RuntimeError):
+    """No throwaway server could be started; the message says why."""
+
+
+@dataclass
+class ThrowawayServer:
+    kind: str  # local / docker / url
+    target: Target
+    version: str = ""
+    workdir: Path | None = None
+    _stop: list = field(default_factory=list, repr=False)
+
+    def stop(self) -> None:
+        for stop in reversed(self._stop):
+            stop()
+        self._stop.clear()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def find_binary() -> str | None:
+    extra = os.pathsep.join(("/usr/sbin", "/usr/local/sbin", "/usr/local/mysql/bin"))
+    path = os.environ.get("PATH", "") + os.pathsep + extra
+    for name in ("mariadbd", "mysqld"):
+        found = shutil.which(name, path=path)
+        if found:
+            return found
+    return None
+
+
+def docker_answers() -> bool:
+    try:
+        import docker  # installed with testcontainers
+
+        docker.from_env(timeout=3).ping()
+        return True
+    except Exception:
+        return False
+
+
+def choose_kind() -> str:
+    kind = os.environ.get("TICKETDB_SERVER", "").strip().lower()
+    if kind:
+        if kind not in ("url", "docker", "local"):
+            raise ServerError(f"TICKETDB_SERVER={kind!r}: use url, docker or local")
+        return kind
+    if os.environ.get("TICKETDB_TEST_URL"):
+        return "url"
+    return "docker" if docker_answers() else "local"
+
+
+def start(kind: str | None = None, *, server_id: int = 1, extra_args: list[str] | None = None,
+          keep: bool = False) -> ThrowawayServer:
+    kind = kind or choose_kind()
+    if kind == "url":
+        url = os.environ.get("TICKETDB_TEST_URL")
+        if not url:
+            raise ServerError("TICKETDB_SERVER=url needs TICKETDB_TEST_URL")
+        return ThrowawayServer("url", from_url(url))
+    if kind == "docker":
+        return _start_docker()
+    return _start_local(server_id=server_id, extra_args=extra_args or [], keep=keep)
+
+
+def _start_docker() -> ThrowawayServer:
+    from testcontainers.mysql import MySqlContainer
+
+    container = MySqlContainer(MYSQL_IMAGE, username="root", password="ticketdb-test")
+    container.with_command(" ".join([*_SERVER_ARGS, "--server-id=1", "--gtid-mode=ON",
+                                     "--enforce-gtid-consistency=ON"]))
+    container.start()
+    target = Target(host=container.get_container_host_ip(),
+                    port=int(container.get_exposed_port(3306)),
+                    user="root", password="ticketdb-test", database="ticketdb")
+    return ThrowawayServer("docker", target, MYSQL_IMAGE, _stop=[container.stop])
+
+
+def _flavour(binary: str) -> str:
+    out = subprocess.run([binary, "--version"], capture_output=True, text=True, check=False)
+    return "mariadb" if "mariadb" in out.stdout.lower() else "mysql"
+
+
+def _initialize(binary: str, flavour: str, datadir: Path, as_root: list[str]) -> None:
+    if flavour == "mariadb":
+        install = shutil.which("mariadb-install-db") or shutil.which("mysql_install_db")
+        if not install:
+            raise ServerError("mariadbd found but not mariadb-install-db")
+        cmd = [install, "--no-defaults", f"--datadir={datadir}", "--skip-test-db",
+               "--auth-root-authentication-method=normal", *as_root]
+    else:
+        cmd = [binary, "--no-defaults", "--initialize-insecure", f"--datadir={datadir}", *as_root]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise ServerError(f"{' '.join(cmd[:1])} failed: {(done.stderr or done.stdout)[-800:]}")
+
+
+def _start_local(server_id: int, extra_args: list[str], keep: bool) -> ThrowawayServer:
+    binary = find_binary()
+    if not binary:
+        raise ServerError(
+            "no mariadbd or mysqld found on PATH or in /usr/sbin: install one "
+            "(apt-get install -y mariadb-server), start Docker, or set TICKETDB_TEST_URL"
+        )
+    flavour = _flavour(binary)
+    workdir = Path(tempfile.mkdtemp(prefix="ticketdb-server-"))
+    datadir = workdir / "data"
+    as_root = ["--user=root"] if os.geteuid() == 0 else []
+    _initialize(binary, flavour, datadir, as_root)
+    port = _free_port()
+    sock = workdir / "mysqld.sock"
+    args = [
+        binary, "--no-defaults", f"--datadir={datadir}", f"--port={port}",
+        "--bind-address=127.0.0.1", f"--socket={sock}", f"--pid-file={workdir / 'mysqld.pid'}",
+        f"--log-error={workdir / 'error.log'}", f"--server-id={server_id}", *as_root,
+        *_SERVER_ARGS, *extra_args,
+    ]
+    if flavour == "mysql":
+        args += ["--mysqlx=OFF", f"--secure-file-priv={workdir}"]
+    log = open(workdir / "stdout.log", "wb")  # noqa: SIM115 - lives as long as the server
+    executor = TCPExecutor(args, host="127.0.0.1", port=port, timeout=90,
+                           stdout=log, stderr=subprocess.STDOUT,
+                           popen_kwargs={"start_new_session": True})
+    try:
+        executor.start()
+    except Exception as exc:
+        error_log = (workdir / "error.log")
+        tail = error_log.read_text()[-1500:] if error_log.exists() else ""
+        raise ServerError(f"{binary} did not start ({exc}); error log:\n{tail}") from None
+    target = Target(host="127.0.0.1", port=port, user="root", password="", database="ticketdb")
+    (workdir / "client.cnf").write_text(
+        f"[client]\nuser=root\nhost=127.0.0.1\nport={port}\nsocket={sock}\n")
+    server = ThrowawayServer("local", target, _server_version(target), workdir)
+    if not keep:
+        server._stop = [executor.stop, lambda: shutil.rmtree(workdir, ignore_errors=True),
+                        log.close]
+    return server
+
+
+def _server_version(target: Target) -> str:
+    from ticketdb.connection import connect
+
+    conn = connect(target, database=None)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT VERSION()")
+            return cur.fetchone()[0]
+    finally:
+        conn.close()

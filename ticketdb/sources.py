@@ -1,0 +1,95 @@
+"""The SQL files of the project, in the order `up` applies them.
+
+Versioned migrations live in `sql/` as `V001__short_description.sql` and are
+applied once, in version order. Repeatable objects (views, routines, triggers,
+events) live one per file in their own folders and are re-applied whenever
+their text changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from ticketdb.splitter import Statement, split
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Repeatable folders in apply order: views may be used by routines, triggers
+# and events call routines.
+REPEATABLE_DIRS = ("views", "procedures", "triggers", "events")
+_VERSIONED = re.compile(r"^V(\d{3,})__([a-z0-9_]+)\.sql$")
+
+Kind = Literal["versioned", "repeatable"]
+
+
+class SourceError(ValueError):
+    """A file in the project cannot be used as it is."""
+
+
+def checksum(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class SqlFile:
+    path: str  # relative to the project root, e.g. "sql/V001__customers.sql"
+    kind: Kind
+    version: str | None
+    description: str
+    text: str
+
+    @cached_property
+    def checksum(self) -> str:
+        return checksum(self.text)
+
+    @cached_property
+    def statements(self) -> list[Statement]:
+        return split(self.text)
+
+    @cached_property
+    def statement_checksums(self) -> list[str]:
+        return [checksum(s.text)[:16] for s in self.statements]
+
+
+def _read(path: Path) -> str:
+    return path.read_text(encoding="utf-8").replace("\r\n", "\n")
+
+
+def versioned_files(root: Path = ROOT) -> list[SqlFile]:
+    files = []
+    seen: dict[int, str] = {}
+    for path in sorted((root / "sql").glob("*.sql")):
+        m = _VERSIONED.match(path.name)
+        if not m:
+            raise SourceError(
+                f"sql/{path.name}: a migration is named V<number>__<description>.sql "
+                "(lower case, digits and '_')"
+            )
+        number = int(m.group(1))
+        if number in seen:
+            raise SourceError(f"sql/{path.name}: version {number} is also used by {seen[number]}")
+        seen[number] = f"sql/{path.name}"
+        files.append(
+            SqlFile(f"sql/{path.name}", "versioned", m.group(1),
+                    m.group(2).replace("_", " "), _read(path))
+        )
+    return sorted(files, key=lambda f: int(f.version or 0))
+
+
+def repeatable_files(root: Path = ROOT) -> list[SqlFile]:
+    files = []
+    for folder in REPEATABLE_DIRS:
+        for path in sorted((root / folder).glob("*.sql")):
+            files.append(
+                SqlFile(f"{folder}/{path.name}", "repeatable", None, path.stem, _read(path))
+            )
+    return files
+
+
+def all_files(root: Path = ROOT) -> list[SqlFile]:
+    return versioned_files(root) + repeatable_files(root)

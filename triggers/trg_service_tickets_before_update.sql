@@ -1,0 +1,38 @@
+-- Status, priority, assignee and the flow's timestamps change only through
+-- the status flow (a row in ticket_logs); a direct UPDATE of them is refused.
+-- Subject, description and category stay editable.
+LOCK TABLES service_tickets WRITE;
+
+DROP TRIGGER IF EXISTS trg_service_tickets_before_update;
+
+DELIMITER $$
+
+CREATE TRIGGER trg_service_tickets_before_update
+BEFORE UPDATE ON service_tickets
+FOR EACH ROW
+BEGIN
+    DECLARE v_message VARCHAR(128);
+    IF NOT (@ticketdb_flow_ticket <=> OLD.ticket_id) AND (
+        NEW.ticket_id <> OLD.ticket_id
+        OR NEW.current_status <> OLD.current_status
+        OR NEW.priority <> OLD.priority
+        OR NOT (NEW.assigned_agent_id <=> OLD.assigned_agent_id)
+        OR NEW.created_at <> OLD.created_at
+        OR NOT (NEW.first_response_at <=> OLD.first_response_at)
+        OR NOT (NEW.resolved_at <=> OLD.resolved_at)
+        OR NOT (NEW.closed_at <=> OLD.closed_at)
+        OR NOT (NEW.waiting_since <=> OLD.waiting_since)
+        OR NOT (NEW.last_action_at <=> OLD.last_action_at)
+        OR NEW.paused_minutes <> OLD.paused_minutes
+    ) THEN
+        SET v_message = CONCAT(
+            'ticketdb: ticket ', OLD.ticket_id,
+            ': status, priority and assignee change only through ticket_logs'
+        );
+        SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = v_message;
+    END IF;
+END$$
+
+DELIMITER ;
+
+UNLOCK TABLES;
