@@ -16,6 +16,7 @@ import os
 import sys
 from collections.abc import Callable
 from functools import wraps
+from pathlib import Path
 from typing import Any
 
 import click
@@ -26,16 +27,23 @@ from rich.table import Table
 from ticketdb import connection, lint, migrate, roles, sample, sandbox, verify
 from ticketdb.connection import ConnectionSettingsError, Target
 from ticketdb.server import ServerError
-from ticketdb.sources import SourceError
+from ticketdb.sources import ROOT, SourceError
 from ticketdb.splitter import SplitError
 
-console = Console(highlight=False, soft_wrap=True)
+# Wide enough for the status table when the output goes to a file or a pipe.
+_WIDTH = None if sys.stdout.isatty() else 160
+console = Console(highlight=False, width=_WIDTH)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+# access denied, unknown database, can't connect, unknown host, gone away, lost
+CONNECT_ERRORS = {1044, 1045, 1049, 2003, 2005, 2006, 2013}
 
 
 class Context:
     def __init__(self, url: str | None, defaults_file: str | None,
-                 tls: tuple[str | None, str | None, str | None]) -> None:
+                 tls: tuple[str | None, str | None, str | None], source_dir: Path) -> None:
+        self.source_dir = source_dir
         self.url = url
         self.defaults_file = defaults_file
         self.tls = tls
@@ -52,6 +60,13 @@ class Context:
             )
         return connection.with_tls(target, *self.tls)
 
+    def password(self) -> str | None:
+        """The password, only to scrub it from messages."""
+        try:
+            return self.target().password
+        except ConnectionSettingsError:
+            return None
+
 
 def fail(message: str, code: int, password: str | None = None) -> None:
     err_console.print(f"[bold red]error:[/] {connection.redact(message, password)}",
@@ -65,19 +80,17 @@ def handled(func: Callable[..., Any]) -> Callable[..., Any]:
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         ctx = click.get_current_context().find_object(Context)
-        password = None
-        try:
-            password = ctx.target().password if ctx and (ctx.url or ctx.defaults_file) else None
-        except ConnectionSettingsError:
-            pass
+        password = ctx.password() if ctx else None
         try:
             return func(*args, **kwargs)
         except ConnectionSettingsError as exc:
             fail(str(exc), 2, password)
         except pymysql.err.OperationalError as exc:
             code = exc.args[0] if exc.args else 0
-            kind = "cannot connect" if code in (1045, 1044, 1049, 2003, 2005, 2006, 2013) else "server error"
-            fail(f"{kind}: error {code}: {exc.args[1] if len(exc.args) > 1 else exc}", 2, password)
+            text = exc.args[1] if len(exc.args) > 1 else str(exc)
+            if code in CONNECT_ERRORS:
+                fail(f"cannot connect: error {code}: {text}", 2, password)
+            fail(f"server error: error {code}: {text}", 1, password)
         except pymysql.MySQLError as exc:
             fail(f"server error: {exc}", 1, password)
         except (migrate.DeployError, SourceError, SplitError, ServerError) as exc:
@@ -91,15 +104,18 @@ def handled(func: Callable[..., Any]) -> Callable[..., Any]:
               help="mysql://USER:PASSWORD@HOST:PORT/DATABASE (also TICKETDB_URL); "
                    "?unix_socket=PATH selects a socket.")
 @click.option("--defaults-file", type=click.Path(), metavar="PATH",
-              help="A my.cnf whose [client] section names the server, as the mysql client reads it.")
+              help="A my.cnf whose [client] section names the server (as the mysql client).")
 @click.option("--ssl-ca", metavar="PATH", help="CA certificate for TLS.")
 @click.option("--ssl-cert", metavar="PATH", help="Client certificate for TLS.")
 @click.option("--ssl-key", metavar="PATH", help="Client key for TLS.")
+@click.option("--source-dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              default=ROOT, show_default="the folder of deploy.py",
+              help="Where sql/, views/, procedures/, triggers/ and events/ are.")
 @click.pass_context
 def cli(ctx: click.Context, url: str | None, defaults_file: str | None, ssl_ca: str | None,
-        ssl_cert: str | None, ssl_key: str | None) -> None:
+        ssl_cert: str | None, ssl_key: str | None, source_dir: Path) -> None:
     """Deploy and check the ticketdb schema and automation (MySQL 8.0+, MariaDB 10.11+)."""
-    ctx.obj = Context(url, defaults_file, (ssl_ca, ssl_cert, ssl_key))
+    ctx.obj = Context(url, defaults_file, (ssl_ca, ssl_cert, ssl_key), source_dir)
 
 
 @cli.command()
@@ -110,7 +126,7 @@ def plan(obj: Context) -> None:
     target = obj.target()
     conn = migrate.open_existing(target)
     try:
-        states = migrate.file_states(conn)
+        states = migrate.file_states(conn, obj.source_dir)
     finally:
         if conn:
             conn.close()
@@ -124,14 +140,14 @@ def plan(obj: Context) -> None:
 @click.option("--lock-timeout", default=60, show_default=True, type=click.IntRange(0),
               help="Seconds to wait for another deployer to finish.")
 @click.option("--roles", "with_roles", is_flag=True,
-              help="Also create or update the <db>_agent, <db>_supervisor and <db>_reporting roles.")
+              help="Also create or update the roles <db>_agent, <db>_supervisor, <db>_reporting.")
 @click.pass_obj
 @handled
 def up(obj: Context, lock_timeout: int, with_roles: bool) -> None:
     """Apply pending migrations, then every repeatable object whose file changed."""
     target = obj.target()
     console.print(f"deploying to {target.display()}")
-    migrate.up(target, console.print, lock_timeout=lock_timeout)
+    migrate.up(target, console.print, lock_timeout=lock_timeout, root=obj.source_dir)
     if with_roles:
         for line in roles.apply(target):
             console.print(line)
@@ -146,7 +162,7 @@ def status(obj: Context, as_json: bool) -> None:
     target = obj.target()
     conn = migrate.open_existing(target)
     try:
-        states = migrate.file_states(conn)
+        states = migrate.file_states(conn, obj.source_dir)
     finally:
         if conn:
             conn.close()
@@ -177,7 +193,7 @@ def status(obj: Context, as_json: bool) -> None:
     for r in rows:
         table.add_row(r["file"], f"[{colours[r['state']]}]{r['state']}[/]",
                       (r["applied_at"] or "")[:19].replace("T", " "), r["applied_by"] or "",
-                      str(r["execution_ms"] or ""), r["note"])
+                      "" if r["execution_ms"] is None else str(r["execution_ms"]), r["note"])
     console.print(table)
 
 
@@ -189,7 +205,7 @@ def verify_cmd(obj: Context) -> None:
     try:
         target = obj.target()
         password = target.password
-        differences = verify.verify(target)
+        differences = verify.verify(target, obj.source_dir)
     except Exception as exc:  # anything that stops the comparison is "could not check"
         fail(f"could not check: {exc}", 2, password)
     if not differences:

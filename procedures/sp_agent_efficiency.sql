@@ -2,7 +2,7 @@ DROP PROCEDURE IF EXISTS sp_agent_efficiency;
 
 DELIMITER $$
 
-CREATE PROCEDURE sp_agent_efficiency(
+CREATE PROCEDURE sp_agent_efficiency (
     IN in_from DATETIME,
     IN in_to DATETIME
 )
@@ -28,8 +28,9 @@ CALL sp_agent_efficiency(''2026-11-01'', ''2026-12-01'');
 '
 BEGIN
     IF in_from IS NULL OR in_to IS NULL OR in_from >= in_to THEN
-        SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT
-        = 'ticketdb: sp_agent_efficiency: the period needs in_from < in_to';
+        SIGNAL SQLSTATE '45000'
+            SET MESSAGE_TEXT
+            = 'ticketdb: sp_agent_efficiency: the period needs in_from < in_to';
     END IF;
 
     SELECT

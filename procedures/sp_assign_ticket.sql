@@ -2,7 +2,7 @@ DROP PROCEDURE IF EXISTS sp_assign_ticket;
 
 DELIMITER $$
 
-CREATE PROCEDURE sp_assign_ticket(
+CREATE PROCEDURE sp_assign_ticket (
     IN in_ticket_id BIGINT UNSIGNED,
     IN in_agent_id INT UNSIGNED
 )
@@ -43,7 +43,10 @@ BEGIN
     END IF;
 
     START TRANSACTION;
-    SELECT current_status, assigned_agent_id INTO v_status, v_agent
+    SELECT
+        current_status,
+        assigned_agent_id
+    INTO v_status, v_agent
     FROM service_tickets
     WHERE ticket_id = in_ticket_id
     FOR UPDATE;

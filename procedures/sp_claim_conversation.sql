@@ -2,7 +2,7 @@ DROP PROCEDURE IF EXISTS sp_claim_conversation;
 
 DELIMITER $$
 
-CREATE PROCEDURE sp_claim_conversation(
+CREATE PROCEDURE sp_claim_conversation (
     IN in_conversation_id BIGINT UNSIGNED,
     IN in_agent_id INT UNSIGNED
 )
@@ -30,7 +30,8 @@ BEGIN
     DECLARE v_claimed INT DEFAULT 0;
     DECLARE v_message VARCHAR(128);
 
-    SELECT is_active INTO v_active FROM agents WHERE agent_id = in_agent_id;
+    SELECT is_active INTO v_active FROM agents
+    WHERE agent_id = in_agent_id;
     IF v_active IS NULL OR v_active = 0 THEN
         SET v_message = CONCAT(
             'ticketdb: conversation ', COALESCE(in_conversation_id, 'NULL'),
@@ -39,7 +40,8 @@ BEGIN
         SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = v_message;
     END IF;
     IF NOT EXISTS (
-        SELECT 1 FROM conversations WHERE conversation_id = in_conversation_id
+        SELECT 1 FROM conversations
+        WHERE conversation_id = in_conversation_id
     ) THEN
         SET v_message = CONCAT(
             'ticketdb: conversation ', COALESCE(in_conversation_id, 'NULL'),

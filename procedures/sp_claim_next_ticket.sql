@@ -1,8 +1,10 @@
+-- The linter's MySQL grammar cannot parse LIMIT ... FOR UPDATE SKIP LOCKED:
+-- sqlfluff:ignore:parsing
 DROP PROCEDURE IF EXISTS sp_claim_next_ticket;
 
 DELIMITER $$
 
-CREATE PROCEDURE sp_claim_next_ticket(
+CREATE PROCEDURE sp_claim_next_ticket (
     IN in_agent_id INT UNSIGNED,
     OUT out_ticket_id BIGINT UNSIGNED
 )
@@ -37,7 +39,8 @@ BEGIN
     END;
 
     SET out_ticket_id = NULL;
-    SELECT is_active INTO v_active FROM agents WHERE agent_id = in_agent_id;
+    SELECT is_active INTO v_active FROM agents
+    WHERE agent_id = in_agent_id;
     IF v_active IS NULL OR v_active = 0 THEN
         SET v_message = CONCAT(
             'ticketdb: agent ', COALESCE(in_agent_id, 'NULL'),

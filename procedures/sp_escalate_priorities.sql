@@ -2,7 +2,7 @@ DROP PROCEDURE IF EXISTS sp_escalate_priorities;
 
 DELIMITER $$
 
-CREATE PROCEDURE sp_escalate_priorities()
+CREATE PROCEDURE sp_escalate_priorities ()
 MODIFIES SQL DATA
 SQL SECURITY DEFINER
 COMMENT '
@@ -43,11 +43,11 @@ BEGIN
     INSERT INTO tmp_ticketdb_escalation (ticket_id, to_priority)
     SELECT
         t.ticket_id,
-        MIN(r.to_priority + 0)
+        MIN(r.to_priority + 0) AS to_priority
     FROM escalation_rules AS r
     INNER JOIN service_tickets AS t
         ON
-            t.priority = r.from_priority
+            r.from_priority = t.priority
             AND t.current_status IN ('pending', 'in_progress', 'waiting_customer')
             AND t.created_at <= v_now - INTERVAL r.min_age_minutes MINUTE
     WHERE
@@ -60,10 +60,10 @@ BEGIN
     INSERT INTO ticket_logs (ticket_id, action_type, new_priority, note, action_time)
     SELECT
         ticket_id,
-        'escalate',
-        ELT(to_priority, 'urgent', 'high', 'medium', 'low'),
-        'escalation rule',
-        v_now
+        'escalate' AS action_type,
+        ELT(to_priority, 'urgent', 'high', 'medium', 'low') AS new_priority,
+        'escalation rule' AS note,
+        v_now AS action_time
     FROM tmp_ticketdb_escalation
     ORDER BY ticket_id;
     SET v_count = ROW_COUNT();

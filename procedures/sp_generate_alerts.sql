@@ -2,7 +2,7 @@ DROP PROCEDURE IF EXISTS sp_generate_alerts;
 
 DELIMITER $$
 
-CREATE PROCEDURE sp_generate_alerts(
+CREATE PROCEDURE sp_generate_alerts (
     IN in_due_soon_minutes INT
 )
 MODIFIES SQL DATA
@@ -29,16 +29,17 @@ BEGIN
     DECLARE v_count INT DEFAULT 0;
 
     IF in_due_soon_minutes IS NULL OR in_due_soon_minutes < 0 THEN
-        SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT
-        = 'ticketdb: sp_generate_alerts: the window must be 0 minutes or more';
+        SIGNAL SQLSTATE '45000'
+            SET MESSAGE_TEXT
+            = 'ticketdb: sp_generate_alerts: the window must be 0 minutes or more';
     END IF;
 
     INSERT INTO ticket_alerts (ticket_id, alert_type, deadline, created_at)
     SELECT
         t.ticket_id,
-        IF(t.deadline <= v_now, 'overdue', 'due_soon'),
+        IF(t.deadline <= v_now, 'overdue', 'due_soon') AS alert_type,
         t.deadline,
-        v_now
+        v_now AS created_at
     FROM service_tickets AS t
     WHERE
         t.current_status IN ('pending', 'in_progress')

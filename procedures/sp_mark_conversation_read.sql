@@ -2,7 +2,7 @@ DROP PROCEDURE IF EXISTS sp_mark_conversation_read;
 
 DELIMITER $$
 
-CREATE PROCEDURE sp_mark_conversation_read(
+CREATE PROCEDURE sp_mark_conversation_read (
     IN in_conversation_id BIGINT UNSIGNED,
     IN in_reader_type VARCHAR(10)
 )
@@ -36,7 +36,8 @@ BEGIN
         SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = v_message;
     END IF;
     IF NOT EXISTS (
-        SELECT 1 FROM conversations WHERE conversation_id = in_conversation_id
+        SELECT 1 FROM conversations
+        WHERE conversation_id = in_conversation_id
     ) THEN
         SET v_message = CONCAT(
             'ticketdb: conversation ', COALESCE(in_conversation_id, 'NULL'),

@@ -2,7 +2,7 @@ DROP PROCEDURE IF EXISTS sp_overdue_report;
 
 DELIMITER $$
 
-CREATE PROCEDURE sp_overdue_report(
+CREATE PROCEDURE sp_overdue_report (
     IN in_within_minutes INT
 )
 READS SQL DATA
@@ -26,8 +26,9 @@ BEGIN
     DECLARE v_now DATETIME DEFAULT UTC_TIMESTAMP();
 
     IF in_within_minutes IS NULL THEN
-        SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT
-        = 'ticketdb: sp_overdue_report: the window must not be NULL';
+        SIGNAL SQLSTATE '45000'
+            SET MESSAGE_TEXT
+            = 'ticketdb: sp_overdue_report: the window must not be NULL';
     END IF;
 
     SELECT

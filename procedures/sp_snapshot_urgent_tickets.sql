@@ -2,7 +2,7 @@ DROP PROCEDURE IF EXISTS sp_snapshot_urgent_tickets;
 
 DELIMITER $$
 
-CREATE PROCEDURE sp_snapshot_urgent_tickets(
+CREATE PROCEDURE sp_snapshot_urgent_tickets (
     IN in_date DATE
 )
 MODIFIES SQL DATA
@@ -35,26 +35,28 @@ BEGIN
     END;
 
     IF in_date IS NULL THEN
-        SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT
-        = 'ticketdb: sp_snapshot_urgent_tickets: the date must not be NULL';
+        SIGNAL SQLSTATE '45000'
+            SET MESSAGE_TEXT
+            = 'ticketdb: sp_snapshot_urgent_tickets: the date must not be NULL';
     END IF;
     SET v_end = in_date + INTERVAL 1 DAY;
 
     START TRANSACTION;
-    DELETE FROM daily_urgent_tickets WHERE snapshot_date = in_date;
+    DELETE FROM daily_urgent_tickets
+    WHERE snapshot_date = in_date;
     INSERT INTO daily_urgent_tickets (
         snapshot_date, ticket_id, reason, priority, current_status, customer_id,
         customer_tier, assigned_agent_id, subject, deadline, minutes_left, taken_at
     )
     SELECT
-        in_date,
+        in_date AS snapshot_date,
         t.ticket_id,
         CASE
             WHEN t.current_status = 'waiting_customer' THEN 'urgent'
             WHEN t.deadline <= v_now THEN 'overdue'
             WHEN t.deadline < v_end THEN 'due_today'
             ELSE 'urgent'
-        END,
+        END AS reason,
         t.priority,
         t.current_status,
         t.customer_id,
@@ -62,8 +64,8 @@ BEGIN
         t.assigned_agent_id,
         t.subject,
         t.deadline,
-        TIMESTAMPDIFF(MINUTE, v_now, t.deadline),
-        v_now
+        TIMESTAMPDIFF(MINUTE, v_now, t.deadline) AS minutes_left,
+        v_now AS taken_at
     FROM service_tickets AS t
     INNER JOIN customers AS c ON t.customer_id = c.customer_id
     WHERE
@@ -74,7 +76,9 @@ BEGIN
         );
     SET v_count = ROW_COUNT();
     COMMIT;
-    SELECT in_date AS snapshot_date, v_count AS tickets;
+    SELECT
+        in_date AS snapshot_date,
+        v_count AS tickets;
 END$$
 
 DELIMITER ;

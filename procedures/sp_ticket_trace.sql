@@ -2,7 +2,7 @@ DROP PROCEDURE IF EXISTS sp_ticket_trace;
 
 DELIMITER $$
 
-CREATE PROCEDURE sp_ticket_trace(
+CREATE PROCEDURE sp_ticket_trace (
     IN in_ticket_id BIGINT UNSIGNED
 )
 READS SQL DATA
@@ -24,7 +24,10 @@ CALL sp_ticket_trace(42);
 BEGIN
     DECLARE v_message VARCHAR(128);
 
-    IF NOT EXISTS (SELECT 1 FROM service_tickets WHERE ticket_id = in_ticket_id) THEN
+    IF NOT EXISTS (
+        SELECT 1 FROM service_tickets
+        WHERE ticket_id = in_ticket_id
+    ) THEN
         SET v_message = CONCAT(
             'ticketdb: ticket ', COALESCE(in_ticket_id, 'NULL'), ': no such ticket'
         );

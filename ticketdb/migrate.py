@@ -12,13 +12,14 @@ import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import pymysql
 from pymysql.connections import Connection
 
 from ticketdb import history
 from ticketdb.connection import Target, connect
-from ticketdb.sources import SqlFile, all_files
+from ticketdb.sources import ROOT, SqlFile, all_files
 from ticketdb.splitter import split
 
 Echo = Callable[[str], None]
@@ -69,9 +70,9 @@ def database_exists(conn: Connection, database: str) -> bool:
         return cur.fetchone()[0] == 1
 
 
-def file_states(conn: Connection | None, files: list[SqlFile] | None = None) -> list[FileState]:
+def file_states(conn: Connection | None, root: Path = ROOT) -> list[FileState]:
     """The state of every file; conn=None (no database yet) means all pending."""
-    files = all_files() if files is None else files
+    files = all_files(root)
     attempts = history.latest(conn) if conn is not None else {}
     return [_state(f, attempts.get(f.path)) for f in files]
 
@@ -128,8 +129,9 @@ def plan_text(states: list[FileState]) -> str:
             continue
         total = len(s.file.statements)
         out.append(f"-- {s.file.path} ({s.state}{': ' + s.note if s.note else ''})")
-        for st in s.file.statements[s.resume_at:]:
-            out.append(f"-- statement {st.number} of {total} (line {st.line})")
+        for st in s.file.run_statements[s.resume_at:]:
+            if st.number:
+                out.append(f"-- statement {st.number} of {total} (line {st.line})")
             if ";" in st.text:
                 out.append(f"DELIMITER $$\n{st.text}$$\nDELIMITER ;")
             else:
@@ -153,8 +155,9 @@ _statements_run = 0
 
 
 def _error(f: SqlFile, number: int, line: int, exc: pymysql.MySQLError) -> str:
-    code, message = (exc.args + ("",))[:2] if exc.args else (0, str(exc))
-    return f"{f.path} statement {number} (line {line}): error {code}: {message}"
+    code, message = (*exc.args, "")[:2] if exc.args else (0, str(exc))
+    where = f"statement {number} (line {line})" if number else "the deployer's LOCK TABLES"
+    return f"{f.path} {where}: error {code}: {message}"
 
 
 def apply_versioned(conn: Connection, s: FileState, echo: Echo) -> None:
@@ -193,7 +196,7 @@ def apply_repeatable(conn: Connection, s: FileState, echo: Echo) -> None:
     hid = history.start(conn, f, [])
     started = time.monotonic()
     with conn.cursor() as cur:
-        for st in f.statements:
+        for st in f.run_statements:
             try:
                 cur.execute(st.text)
                 _fault_point()
@@ -214,8 +217,6 @@ def _restore(conn: Connection, previous: str | None) -> bool:
     with conn.cursor() as cur:
         try:
             for st in split(previous):
-                if st.text.upper().startswith(("LOCK TABLES", "UNLOCK TABLES")):
-                    continue
                 cur.execute(st.text)
         except pymysql.MySQLError:
             return False
@@ -272,7 +273,7 @@ def refuse_read_only(conn: Connection) -> None:
             )
 
 
-def up(target: Target, echo: Echo, lock_timeout: int = 60) -> int:
+def up(target: Target, echo: Echo, lock_timeout: int = 60, root: Path = ROOT) -> int:
     """Apply everything pending. Returns the number of files applied."""
     conn = connect(target, database=None)
     try:
@@ -283,7 +284,7 @@ def up(target: Target, echo: Echo, lock_timeout: int = 60) -> int:
             cur.execute(f"USE `{target.database}`")
         acquire_lock(conn, target.database, lock_timeout)
         history.ensure_table(conn)
-        states = file_states(conn)
+        states = file_states(conn, root)
         problems = blocking_problems(states)
         if problems:
             raise DeployError("refusing to deploy:\n  " + "\n  ".join(problems))
@@ -293,13 +294,14 @@ def up(target: Target, echo: Echo, lock_timeout: int = 60) -> int:
         for s in work:
             started = time.monotonic()
             count = len(s.file.statements) - s.resume_at
-            what = f"resuming at statement {s.resume_at + 1}" if s.resume_at else s.state
-            echo(f"{s.file.path}: {count} statement(s), {what}")
             if s.file.kind == "versioned":
                 apply_versioned(conn, s, echo)
             else:
                 apply_repeatable(conn, s, echo)
-            echo(f"  ok in {_ms(started)} ms")
+            how = f"resumed at statement {s.resume_at + 1}, " if s.resume_at else ""
+            echo(f"applied {s.file.path} ({how}{count} statement(s), {_ms(started)} ms)")
+        if work:
+            echo(f"done: {len(work)} file(s) applied")
         for warning in server_warnings(conn):
             echo(f"warning: {warning}")
         return len(work)

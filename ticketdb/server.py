@@ -165,8 +165,7 @@ def _start_local(server_id: int, extra_args: list[str], keep: bool) -> Throwaway
         args += ["--mysqlx=OFF", f"--secure-file-priv={workdir}"]
     log = open(workdir / "stdout.log", "wb")  # noqa: SIM115 - lives as long as the server
     executor = TCPExecutor(args, host="127.0.0.1", port=port, timeout=90,
-                           stdout=log, stderr=subprocess.STDOUT,
-                           popen_kwargs={"start_new_session": True})
+                           stdout=log, stderr=subprocess.STDOUT)
     try:
         executor.start()
     except Exception as exc:

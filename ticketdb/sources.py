@@ -23,6 +23,11 @@ ROOT = Path(__file__).resolve().parent.parent
 # and events call routines.
 REPEATABLE_DIRS = ("views", "procedures", "triggers", "events")
 _VERSIONED = re.compile(r"^V(\d{3,})__([a-z0-9_]+)\.sql$")
+_CREATE_TRIGGER = re.compile(
+    r"^CREATE\s+(?:DEFINER\s*=\s*\S+\s+)?TRIGGER\s+\S+\s+(?:BEFORE|AFTER)\s+"
+    r"(?:INSERT|UPDATE|DELETE)\s+ON\s+`?(\w+)`?",
+    re.IGNORECASE,
+)
 
 Kind = Literal["versioned", "repeatable"]
 
@@ -54,6 +59,29 @@ class SqlFile:
     @cached_property
     def statement_checksums(self) -> list[str]:
         return [checksum(s.text)[:16] for s in self.statements]
+
+    @cached_property
+    def trigger_table(self) -> str | None:
+        """The table a trigger file's CREATE TRIGGER is on, else None."""
+        for st in self.statements:
+            m = _CREATE_TRIGGER.match(st.text)
+            if m:
+                return m.group(1)
+        return None
+
+    @cached_property
+    def run_statements(self) -> list[Statement]:
+        """What `up` runs for this file. A trigger is swapped inside
+        LOCK TABLES <table> WRITE ... UNLOCK TABLES: a write to the table waits
+        for the swap and never runs between DROP TRIGGER and CREATE TRIGGER.
+        The added statements have number 0."""
+        if self.trigger_table is None:
+            return self.statements
+        return [
+            Statement(f"LOCK TABLES `{self.trigger_table}` WRITE", 0, 0),
+            *self.statements,
+            Statement("UNLOCK TABLES", 0, 0),
+        ]
 
 
 def _read(path: Path) -> str:

@@ -1,1 +1,164 @@
-"""TODO"""
+"""`deploy.py verify`: does the live database match the files?
+
+The expected state is not parsed out of the SQL: the files are applied to a
+scratch database on the same server (same version, same sql_mode), and the
+two are compared through information_schema. Anything changed by hand shows:
+a column, an index, a constraint, a trigger body, a routine, an event, a view,
+and the sql_mode each object was created with.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable
+from pathlib import Path
+
+from pymysql.connections import Connection
+
+from ticketdb import history, migrate
+from ticketdb.connection import Target, connect
+from ticketdb.sources import ROOT, all_files
+
+Snapshot = dict[str, dict[tuple, tuple]]
+
+# category -> (query with %(schema)s, number of leading key columns)
+_QUERIES: dict[str, tuple[str, int]] = {
+    "table": (
+        "SELECT TABLE_NAME, ENGINE, TABLE_COLLATION, TABLE_TYPE FROM information_schema.TABLES "
+        "WHERE TABLE_SCHEMA = %(schema)s AND TABLE_TYPE = 'BASE TABLE'", 1),
+    "column": (
+        "SELECT TABLE_NAME, COLUMN_NAME, ORDINAL_POSITION, COLUMN_TYPE, IS_NULLABLE, "
+        "COLUMN_DEFAULT, EXTRA, GENERATION_EXPRESSION, COLLATION_NAME "
+        "FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %(schema)s", 2),
+    "index": (
+        "SELECT TABLE_NAME, INDEX_NAME, NON_UNIQUE, INDEX_TYPE, "
+        "GROUP_CONCAT(COLUMN_NAME, COALESCE(CONCAT('(', SUB_PART, ')'), '') "
+        "ORDER BY SEQ_IN_INDEX SEPARATOR ', ') "
+        "FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = %(schema)s "
+        "GROUP BY TABLE_NAME, INDEX_NAME, NON_UNIQUE, INDEX_TYPE", 2),
+    "check constraint": (
+        "SELECT tc.TABLE_NAME, tc.CONSTRAINT_NAME, cc.CHECK_CLAUSE "
+        "FROM information_schema.TABLE_CONSTRAINTS AS tc "
+        "JOIN information_schema.CHECK_CONSTRAINTS AS cc "
+        "ON cc.CONSTRAINT_SCHEMA = tc.CONSTRAINT_SCHEMA "
+        "AND cc.CONSTRAINT_NAME = tc.CONSTRAINT_NAME "
+        "WHERE tc.CONSTRAINT_SCHEMA = %(schema)s AND tc.CONSTRAINT_TYPE = 'CHECK'", 2),
+    "foreign key": (
+        "SELECT rc.TABLE_NAME, rc.CONSTRAINT_NAME, rc.REFERENCED_TABLE_NAME, rc.UPDATE_RULE, "
+        "rc.DELETE_RULE, GROUP_CONCAT(k.COLUMN_NAME, '->', k.REFERENCED_COLUMN_NAME "
+        "ORDER BY k.ORDINAL_POSITION SEPARATOR ', ') "
+        "FROM information_schema.REFERENTIAL_CONSTRAINTS AS rc "
+        "JOIN information_schema.KEY_COLUMN_USAGE AS k "
+        "ON k.CONSTRAINT_SCHEMA = rc.CONSTRAINT_SCHEMA AND k.CONSTRAINT_NAME = rc.CONSTRAINT_NAME "
+        "AND k.TABLE_NAME = rc.TABLE_NAME "
+        "WHERE rc.CONSTRAINT_SCHEMA = %(schema)s "
+        "GROUP BY rc.TABLE_NAME, rc.CONSTRAINT_NAME, rc.REFERENCED_TABLE_NAME, rc.UPDATE_RULE, "
+        "rc.DELETE_RULE", 2),
+    "trigger": (
+        "SELECT TRIGGER_NAME, EVENT_OBJECT_TABLE, ACTION_TIMING, EVENT_MANIPULATION, "
+        "ACTION_ORDER, ACTION_STATEMENT, SQL_MODE FROM information_schema.TRIGGERS "
+        "WHERE TRIGGER_SCHEMA = %(schema)s", 1),
+    "routine": (
+        "SELECT ROUTINE_NAME, ROUTINE_TYPE, ROUTINE_DEFINITION, SECURITY_TYPE, SQL_DATA_ACCESS, "
+        "IS_DETERMINISTIC, SQL_MODE, ROUTINE_COMMENT FROM information_schema.ROUTINES "
+        "WHERE ROUTINE_SCHEMA = %(schema)s", 1),
+    "routine parameter": (
+        "SELECT SPECIFIC_NAME, COALESCE(PARAMETER_NAME, '(returns)'), ORDINAL_POSITION, "
+        "PARAMETER_MODE, DTD_IDENTIFIER FROM information_schema.PARAMETERS "
+        "WHERE SPECIFIC_SCHEMA = %(schema)s", 2),
+    "event": (
+        "SELECT EVENT_NAME, EVENT_DEFINITION, INTERVAL_VALUE, INTERVAL_FIELD, STARTS, ENDS, "
+        "STATUS, ON_COMPLETION, SQL_MODE, TIME_ZONE, EVENT_COMMENT FROM information_schema.EVENTS "
+        "WHERE EVENT_SCHEMA = %(schema)s", 1),
+    "view": (
+        "SELECT TABLE_NAME, VIEW_DEFINITION, CHECK_OPTION, SECURITY_TYPE "
+        "FROM information_schema.VIEWS WHERE TABLE_SCHEMA = %(schema)s", 1),
+}
+
+_FIELDS = {
+    "table": ("engine", "collation", "type"),
+    "column": ("position", "type", "nullable", "default", "extra", "generated as", "collation"),
+    "index": ("non_unique", "type", "columns"),
+    "check constraint": ("clause",),
+    "foreign key": ("references", "on update", "on delete", "columns"),
+    "trigger": ("table", "timing", "event", "order", "body", "sql_mode"),
+    "routine": ("type", "body", "security", "data access", "deterministic", "sql_mode",
+                "comment"),
+    "routine parameter": ("position", "mode", "type"),
+    "event": ("body", "every", "unit", "starts", "ends", "status", "on completion", "sql_mode",
+              "time_zone", "comment"),
+    "view": ("definition", "check option", "security"),
+}
+
+
+def snapshot(conn: Connection, schema: str) -> Snapshot:
+    """Everything verify compares, keyed by category and object name."""
+    result: Snapshot = {}
+    with conn.cursor() as cur:
+        for category, (query, keys) in _QUERIES.items():
+            cur.execute(query, {"schema": schema})
+            objects = {}
+            for row in cur.fetchall():
+                key = tuple(row[:keys])
+                if key[0] == history.TABLE:
+                    continue
+                values = tuple(
+                    str(v).replace(f"`{schema}`.", "") if v is not None else None
+                    for v in row[keys:]
+                )
+                objects[key] = values
+            result[category] = objects
+    return result
+
+
+def compare(expected: Snapshot, live: Snapshot) -> list[str]:
+    differences = []
+    for category, want in expected.items():
+        have = live.get(category, {})
+        for key in sorted(set(want) | set(have), key=str):
+            name = ".".join(str(k) for k in key)
+            if key not in have:
+                differences.append(f"{category} {name}: in the files, missing from the database")
+            elif key not in want:
+                differences.append(f"{category} {name}: in the database, not in the files")
+            elif want[key] != have[key]:
+                fields = [f for f, a, b in zip(_FIELDS[category], want[key], have[key], strict=True)
+                          if a != b]
+                differences.append(f"{category} {name}: {', '.join(fields)} differ from the files")
+    return differences
+
+
+def build_reference(conn: Connection, schema: str, root: Path) -> None:
+    """Apply every file to an empty scratch database."""
+    with conn.cursor() as cur:
+        cur.execute(f"CREATE DATABASE `{schema}` "
+                    "DEFAULT CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+        cur.execute(f"USE `{schema}`")
+        for f in all_files(root):
+            for st in f.statements:
+                cur.execute(st.text)
+
+
+def history_problems(conn: Connection, root: Path) -> Iterable[str]:
+    for s in migrate.file_states(conn, root):
+        if s.state != "applied":
+            yield f"file {s.file.path}: {s.state}{' (' + s.note + ')' if s.note else ''}"
+
+
+def verify(target: Target, root: Path = ROOT) -> list[str]:
+    """Differences between the live database and the files; [] when none."""
+    live_conn = migrate.open_existing(target)
+    if live_conn is None:
+        raise RuntimeError(f"database {target.database} does not exist (run up)")
+    scratch = f"{target.database[:40]}_verify_{secrets.token_hex(4)}"
+    ref_conn = connect(target, database=None)
+    try:
+        build_reference(ref_conn, scratch, root)
+        differences = compare(snapshot(ref_conn, scratch), snapshot(live_conn, target.database))
+        differences += list(history_problems(live_conn, root))
+    finally:
+        with ref_conn.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS `{scratch}`")
+        ref_conn.close()
+        live_conn.close()
+    return differences

@@ -1,7 +1,7 @@
 -- A new ticket starts pending and unassigned, with no flow timestamps: every
 -- later move goes through ticket_logs, so the audit trail is complete.
-LOCK TABLES service_tickets WRITE;
-
+--
+-- Swapped under LOCK TABLES by deploy.py (see README: "Trigger swaps").
 DROP TRIGGER IF EXISTS trg_service_tickets_before_insert;
 
 DELIMITER $$
@@ -10,7 +10,8 @@ CREATE TRIGGER trg_service_tickets_before_insert
 BEFORE INSERT ON service_tickets
 FOR EACH ROW
 BEGIN
-    IF NEW.current_status <> 'pending'
+    IF
+        NEW.current_status <> 'pending'
         OR NEW.assigned_agent_id IS NOT NULL
         OR NEW.first_response_at IS NOT NULL
         OR NEW.resolved_at IS NOT NULL
@@ -18,15 +19,15 @@ BEGIN
         OR NEW.waiting_since IS NOT NULL
         OR NEW.last_action_at IS NOT NULL
         OR NEW.paused_minutes <> 0 THEN
-        SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT
-        = 'ticketdb: new ticket: tickets start pending and unassigned; move them with ticket_logs';
+        SIGNAL SQLSTATE '45000'
+            SET MESSAGE_TEXT
+            = 'ticketdb: new ticket: must start pending and unassigned; move it with ticket_logs';
     END IF;
     IF NEW.created_at > UTC_TIMESTAMP() + INTERVAL 5 MINUTE THEN
-        SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT
-        = 'ticketdb: new ticket: created_at is in the future (timestamps are UTC)';
+        SIGNAL SQLSTATE '45000'
+            SET MESSAGE_TEXT
+            = 'ticketdb: new ticket: created_at is in the future (timestamps are UTC)';
     END IF;
 END$$
 
 DELIMITER ;
-
-UNLOCK TABLES;

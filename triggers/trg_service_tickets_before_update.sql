@@ -1,8 +1,8 @@
 -- Status, priority, assignee and the flow's timestamps change only through
 -- the status flow (a row in ticket_logs); a direct UPDATE of them is refused.
 -- Subject, description and category stay editable.
-LOCK TABLES service_tickets WRITE;
-
+--
+-- Swapped under LOCK TABLES by deploy.py (see README: "Trigger swaps").
 DROP TRIGGER IF EXISTS trg_service_tickets_before_update;
 
 DELIMITER $$
@@ -34,5 +34,3 @@ BEGIN
 END$$
 
 DELIMITER ;
-
-UNLOCK TABLES;

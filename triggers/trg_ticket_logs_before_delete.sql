@@ -1,6 +1,6 @@
 -- ticket_logs is append-only: a DELETE of any log row is refused.
-LOCK TABLES ticket_logs WRITE;
-
+--
+-- Swapped under LOCK TABLES by deploy.py (see README: "Trigger swaps").
 DROP TRIGGER IF EXISTS trg_ticket_logs_before_delete;
 
 DELIMITER $$
@@ -18,5 +18,3 @@ BEGIN
 END$$
 
 DELIMITER ;
-
-UNLOCK TABLES;

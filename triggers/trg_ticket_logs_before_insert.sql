@@ -3,9 +3,7 @@
 -- priorities for 'escalate'), and moves the ticket in the same statement, so
 -- the log row and the ticket change commit or fail together.
 --
--- LOCK TABLES around the swap: no insert can run between DROP and CREATE.
-LOCK TABLES ticket_logs WRITE;
-
+-- Swapped under LOCK TABLES by deploy.py (see README: "Trigger swaps").
 DROP TRIGGER IF EXISTS trg_ticket_logs_before_insert;
 
 DELIMITER $$
@@ -32,11 +30,15 @@ BEGIN
     END;
 
     SELECT
-        current_status, priority, assigned_agent_id, created_at, waiting_since,
+        current_status,
+        priority,
+        assigned_agent_id,
+        created_at,
+        waiting_since,
         last_action_at
     INTO v_status, v_priority, v_agent, v_created, v_waiting_since, v_last_action
     FROM service_tickets
-    WHERE ticket_id = NEW.ticket_id
+    WHERE ticket_id = NEW.ticket_id -- noqa: RF01
     FOR UPDATE;
 
     IF v_status IS NULL THEN
@@ -54,7 +56,8 @@ BEGIN
     END IF;
 
     IF v_error IS NULL AND NEW.action_type IN ('assign', 'transfer') THEN
-        SELECT is_active INTO v_active FROM agents WHERE agent_id = NEW.agent_id;
+        SELECT is_active INTO v_active FROM agents
+        WHERE agent_id = NEW.agent_id; -- noqa: RF01
         IF v_active IS NULL THEN
             SET v_error = CONCAT('no such agent ', NEW.agent_id);
         ELSEIF v_active = 0 THEN
@@ -68,21 +71,24 @@ BEGIN
         SET v_to = CASE
             WHEN NEW.action_type = 'assign' AND v_status = 'pending'
                 THEN 'in_progress'
-            WHEN NEW.action_type IN ('transfer', 'reply')
+            WHEN
+                NEW.action_type IN ('transfer', 'reply')
                 AND v_status IN ('in_progress', 'waiting_customer')
                 THEN v_status
             WHEN NEW.action_type = 'wait_customer' AND v_status = 'in_progress'
                 THEN 'waiting_customer'
             WHEN NEW.action_type = 'resume' AND v_status = 'waiting_customer'
                 THEN 'in_progress'
-            WHEN NEW.action_type = 'resolve'
+            WHEN
+                NEW.action_type = 'resolve'
                 AND v_status IN ('in_progress', 'waiting_customer')
                 THEN 'resolved'
             WHEN NEW.action_type = 'close' AND v_status <> 'closed'
                 THEN 'closed'
             WHEN NEW.action_type = 'reopen' AND v_status IN ('resolved', 'closed')
                 THEN IF(v_agent IS NULL, 'pending', 'in_progress')
-            WHEN NEW.action_type = 'escalate'
+            WHEN
+                NEW.action_type = 'escalate'
                 AND v_status IN ('pending', 'in_progress', 'waiting_customer')
                 THEN v_status
         END;
@@ -90,10 +96,12 @@ BEGIN
             SET v_error = CONCAT(
                 'cannot ''', NEW.action_type, ''' from ''', v_status, ''''
             );
-        ELSEIF NEW.action_type = 'escalate'
+        ELSEIF
+            NEW.action_type = 'escalate'
             AND (NEW.new_priority IS NULL OR NEW.new_priority + 0 >= FIELD(
                 v_priority, 'urgent', 'high', 'medium', 'low'
-            )) THEN
+            ))
+        THEN
             SET v_error = CONCAT(
                 'escalate must raise the priority above ''', v_priority, ''''
             );
@@ -164,5 +172,3 @@ BEGIN
 END$$
 
 DELIMITER ;
-
-UNLOCK TABLES;

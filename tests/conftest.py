@@ -1,0 +1,74 @@
+"""Fixtures: one throwaway server per test session (see ticketdb/server.py for
+how it is chosen), a freshly deployed database per test module, and a fresh one
+per test where a test needs the whole database to itself."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+
+import pymysql
+import pytest
+
+from ticketdb import migrate, server
+from ticketdb.connection import Target, connect
+
+
+@pytest.fixture(scope="session")
+def mysql_server() -> Iterator[server.ThrowawayServer]:
+    srv = server.start()
+    yield srv
+    srv.stop()
+
+
+def _new_database(srv: server.ThrowawayServer, label: str) -> Target:
+    name = f"t_{label[:30]}_{secrets.token_hex(3)}".lower()
+    target = srv.target.with_database("".join(c if c.isalnum() else "_" for c in name))
+    migrate.up(target, echo=lambda _line: None)
+    return target
+
+
+def _drop(target: Target) -> None:
+    conn = connect(target, database=None)
+    with conn.cursor() as cur:
+        cur.execute(f"DROP DATABASE IF EXISTS `{target.database}`")
+    conn.close()
+
+
+@pytest.fixture(scope="module")
+def db(mysql_server: server.ThrowawayServer, request: pytest.FixtureRequest) -> Iterator[Target]:
+    """A deployed database shared by the tests of one module."""
+    target = _new_database(mysql_server, request.module.__name__.rsplit(".", 1)[-1])
+    yield target
+    _drop(target)
+
+
+@pytest.fixture
+def fresh_db(mysql_server: server.ThrowawayServer,
+             request: pytest.FixtureRequest) -> Iterator[Target]:
+    """A deployed database for one test alone."""
+    target = _new_database(mysql_server, request.node.name)
+    yield target
+    _drop(target)
+
+
+@pytest.fixture
+def empty_db(mysql_server: server.ThrowawayServer) -> Iterator[Target]:
+    """A database name that does not exist yet."""
+    target = mysql_server.target.with_database(f"t_empty_{secrets.token_hex(4)}")
+    yield target
+    _drop(target)
+
+
+@pytest.fixture
+def conn(db: Target) -> Iterator[pymysql.connections.Connection]:
+    c = connect(db)
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def fresh_conn(fresh_db: Target) -> Iterator[pymysql.connections.Connection]:
+    c = connect(fresh_db)
+    yield c
+    c.close()

@@ -1,0 +1,120 @@
+"""Small helpers the tests share: make rows, run a statement, expect an error."""
+
+from __future__ import annotations
+
+import itertools
+import re
+from datetime import datetime, timedelta
+from typing import Any
+
+import pymysql
+import pytest
+from pymysql.connections import Connection
+
+_seq = itertools.count(1)
+
+
+def utcnow(conn: Connection) -> datetime:
+    return query(conn, "SELECT UTC_TIMESTAMP()")[0][0]
+
+
+def query(conn: Connection, sql: str, args: Any = None) -> tuple:
+    with conn.cursor() as cur:
+        cur.execute(sql, args)
+        return cur.fetchall()
+
+
+def one(conn: Connection, sql: str, args: Any = None) -> Any:
+    rows = query(conn, sql, args)
+    assert len(rows) == 1, rows
+    return rows[0][0] if len(rows[0]) == 1 else rows[0]
+
+
+def execute(conn: Connection, sql: str, args: Any = None) -> int:
+    with conn.cursor() as cur:
+        return cur.execute(sql, args)
+
+
+def call(conn: Connection, proc: str, *args: Any) -> list[dict]:
+    """CALL a procedure; returns the rows of its first result set as dicts."""
+    with conn.cursor(pymysql.cursors.DictCursor) as cur:
+        cur.callproc(proc, args)
+        rows = list(cur.fetchall())
+        while cur.nextset():
+            pass
+    return rows
+
+
+def customer(conn: Connection, tier: str = "standard") -> int:
+    n = next(_seq)
+    with conn.cursor() as cur:
+        cur.execute("INSERT INTO customers (name, email, tier) VALUES (%s, %s, %s)",
+                    (f"Customer {n}", f"customer{n}.{id(conn)}@example.com", tier))
+        return cur.lastrowid
+
+
+def agent(conn: Connection, active: bool = True, name: str | None = None) -> int:
+    n = next(_seq)
+    with conn.cursor() as cur:
+        cur.execute("INSERT INTO agents (name, email, is_active) VALUES (%s, %s, %s)",
+                    (name or f"Agent {n}", f"agent{n}.{id(conn)}@example.com", active))
+        return cur.lastrowid
+
+
+def ticket(conn: Connection, priority: str = "medium", age: timedelta = timedelta(0),
+           customer_id: int | None = None, subject: str = "Cannot log in") -> int:
+    cid = customer_id or customer(conn)
+    created = utcnow(conn) - age
+    with conn.cursor() as cur:
+        cur.execute(
+            "INSERT INTO service_tickets (customer_id, subject, priority, created_at) "
+            "VALUES (%s, %s, %s, %s)", (cid, subject, priority, created))
+        return cur.lastrowid
+
+
+def log(conn: Connection, ticket_id: int, action: str, agent_id: int | None = None,
+        at: datetime | None = None, **extra: Any) -> int:
+    cols = ["ticket_id", "action_type", "agent_id", *extra]
+    vals = [ticket_id, action, agent_id, *extra.values()]
+    if at is not None:
+        cols.append("action_time")
+        vals.append(at)
+    with conn.cursor() as cur:
+        cur.execute(f"INSERT INTO ticket_logs ({', '.join(cols)}) "
+                    f"VALUES ({', '.join(['%s'] * len(vals))})", vals)
+        return cur.lastrowid
+
+
+def state(conn: Connection, ticket_id: int) -> dict:
+    with conn.cursor(pymysql.cursors.DictCursor) as cur:
+        cur.execute("SELECT * FROM service_tickets WHERE ticket_id = %s", (ticket_id,))
+        return cur.fetchone()
+
+
+def log_count(conn: Connection, ticket_id: int | None = None) -> int:
+    if ticket_id is None:
+        return one(conn, "SELECT COUNT(*) FROM ticket_logs")
+    return one(conn, "SELECT COUNT(*) FROM ticket_logs WHERE ticket_id = %s", (ticket_id,))
+
+
+def expect_error(conn: Connection, sql: str, args: Any = None, *, code: int | None = None,
+                 match: str | None = None) -> str:
+    """Run sql, which must fail; returns the server's message."""
+    with pytest.raises(pymysql.MySQLError) as info:
+        with conn.cursor() as cur:
+            cur.execute(sql, args)
+            while cur.nextset():
+                pass
+    err_code, message = info.value.args[0], info.value.args[1]
+    if code is not None:
+        assert err_code == code, f"expected error {code}, got {err_code}: {message}"
+    if match is not None:
+        assert re.search(match, message), f"{message!r} does not match {match!r}"
+    return message
+
+
+def flow_error(conn: Connection, sql: str, args: Any = None, match: str | None = None) -> str:
+    """A rule violation: SQLSTATE 45000 (error 1644) with a ticketdb: message."""
+    message = expect_error(conn, sql, args, code=1644, match=match)
+    assert message.startswith("ticketdb: "), message
+    return message
