@@ -14,5 +14,6 @@ def sql_paths() -> list[str]:
 
 def run(paths: list[str] | None = None) -> int:
     """0 when clean, 1 with findings (sqlfluff's own exit codes otherwise)."""
-    cmd = [sys.executable, "-m", "sqlfluff", "lint", "--processes", "2", *(paths or sql_paths())]
+    cmd = [sys.executable, "-m", "sqlfluff", "lint", "--config", str(ROOT / ".sqlfluff"),
+           "--processes", "2", *(paths or sql_paths())]
     return subprocess.run(cmd, cwd=ROOT, check=False).returncode

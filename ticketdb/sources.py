@@ -15,7 +15,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from ticketdb.splitter import Statement, split
+from ticketdb.splitter import SplitError, Statement, split
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -54,7 +54,10 @@ class SqlFile:
 
     @cached_property
     def statements(self) -> list[Statement]:
-        return split(self.text)
+        try:
+            return split(self.text)
+        except SplitError as exc:
+            raise SourceError(f"{self.path}: {exc}") from None
 
     @cached_property
     def statement_checksums(self) -> list[str]:
@@ -120,4 +123,9 @@ def repeatable_files(root: Path = ROOT) -> list[SqlFile]:
 
 
 def all_files(root: Path = ROOT) -> list[SqlFile]:
-    return versioned_files(root) + repeatable_files(root)
+    """Every file, in apply order; each is split here, so a file that cannot be
+    split stops `up` before anything runs."""
+    files = versioned_files(root) + repeatable_files(root)
+    for f in files:
+        _ = f.statements
+    return files
