@@ -233,7 +233,8 @@ def lint_cmd(paths: tuple[str, ...]) -> None:
 def sample_cmd(obj: Context, tickets: int, seed: int) -> None:
     """Fill the database with believable data through the real status flow."""
     target = obj.target()
-    sample.load(target, tickets, seed=seed, console=console)
+    counts = sample.load(target, tickets, seed=seed, console=console)
+    console.print("added: " + ", ".join(f"{n} {table}" for table, n in counts.items()))
 
 
 @cli.command("sandbox")

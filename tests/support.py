@@ -97,17 +97,18 @@ def log_count(conn: Connection, ticket_id: int | None = None) -> int:
     return one(conn, "SELECT COUNT(*) FROM ticket_logs WHERE ticket_id = %s", (ticket_id,))
 
 
-def expect_error(conn: Connection, sql: str, args: Any = None, *, code: int | None = None,
+def expect_error(conn: Connection, sql: str, args: Any = None, *,
+                 code: int | tuple[int, ...] | None = None,
                  match: str | None = None) -> str:
     """Run sql, which must fail; returns the server's message."""
-    with pytest.raises(pymysql.MySQLError) as info:
-        with conn.cursor() as cur:
-            cur.execute(sql, args)
-            while cur.nextset():
-                pass
+    with pytest.raises(pymysql.MySQLError) as info, conn.cursor() as cur:
+        cur.execute(sql, args)
+        while cur.nextset():
+            pass
     err_code, message = info.value.args[0], info.value.args[1]
     if code is not None:
-        assert err_code == code, f"expected error {code}, got {err_code}: {message}"
+        codes = code if isinstance(code, tuple) else (code,)
+        assert err_code in codes, f"expected error {code}, got {err_code}: {message}"
     if match is not None:
         assert re.search(match, message), f"{message!r} does not match {match!r}"
     return message

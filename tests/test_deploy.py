@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pymysql
 import pytest
-
 from support import execute, one, query
+
 from ticketdb import history, verify
 from ticketdb.connection import Target, connect
 from ticketdb.sources import REPEATABLE_DIRS, ROOT, all_files
@@ -239,7 +239,7 @@ def test_two_concurrent_ups_apply_everything_once(empty_db):
     procs = [subprocess.Popen([sys.executable, DEPLOY, "--url", empty_db.url(), "up"],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for _ in range(2)]
-    outputs = [p.communicate(timeout=120) + (p.returncode,) for p in procs]
+    outputs = [(*p.communicate(timeout=120), p.returncode) for p in procs]
     for out, err, code in outputs:
         assert code == 0 or "another deploy is running" in err, (out, err)
     applied = [out for out, _, code in outputs if f"done: {FILES} file(s)" in out]

@@ -6,6 +6,7 @@ import time
 from datetime import timedelta
 
 from support import execute, one, query, ticket
+
 from ticketdb.connection import connect
 
 

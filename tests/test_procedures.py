@@ -5,9 +5,21 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-
-from support import (agent, call, customer, execute, expect_error, flow_error, log, log_count,
-                     one, query, state, ticket, utcnow)
+from support import (
+    agent,
+    call,
+    customer,
+    execute,
+    expect_error,
+    flow_error,
+    log,
+    log_count,
+    one,
+    query,
+    state,
+    ticket,
+    utcnow,
+)
 
 # --- sp_assign_ticket ---------------------------------------------------------
 

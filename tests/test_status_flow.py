@@ -5,9 +5,18 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-
-from support import (agent, execute, expect_error, flow_error, log, log_count, one, state,
-                     ticket, utcnow)
+from support import (
+    agent,
+    execute,
+    expect_error,
+    flow_error,
+    log,
+    log_count,
+    one,
+    state,
+    ticket,
+    utcnow,
+)
 
 STATUSES = ("pending", "in_progress", "waiting_customer", "resolved", "closed")
 
@@ -77,7 +86,7 @@ def test_assign_sets_agent_and_in_progress(conn):
 
 
 def test_transfer_changes_agent_and_keeps_status(conn):
-    tid, first = ticket_in(conn, "waiting_customer")
+    tid, _first = ticket_in(conn, "waiting_customer")
     second = agent(conn)
     log(conn, tid, "transfer", second)
     s = state(conn, tid)

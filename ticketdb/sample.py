@@ -1,1 +1,293 @@
-"""TODO"""
+"""`deploy.py sample --tickets N`: believable data through the real status flow.
+
+Tickets are inserted pending, as an application would; their history is then
+written as ticket_logs rows in time order, and the status-flow trigger moves
+every ticket, exactly as in production. Rows go in multi-row INSERTs of a few
+thousand, one commit each, so a million tickets load in minutes.
+
+About 5% of the tickets end up pending, unassigned, medium and older than a
+day: the backlog the shipped escalation rule is for.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+
+import pymysql
+from pymysql.connections import Connection
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from ticketdb.connection import Target, connect
+
+BATCH = 2_000  # tickets per commit
+WORKERS = 2  # connections loading tickets at once (the machines here have 2 cores)
+CATEGORIES = ["Billing", "Login and accounts", "Shipping", "Returns", "Bug report",
+              "Feature request", "Integrations", "Security", "Mobile app", "Other"]
+SUBJECTS = ["Cannot log in", "Invoice shows the wrong amount", "Parcel has not arrived",
+            "App crashes on start", "How do I export my data?", "Refund not received",
+            "Two-factor code never arrives", "Webhook returns 500", "Change of address",
+            "Password reset link expired", "Charged twice", "Feature: dark mode",
+            "API rate limit too low", "Order arrived damaged", "Cannot upload attachments"]
+FIRST = ["Ana", "Ben", "Chen", "Dara", "Eli", "Fatima", "Gus", "Hana", "Ivan", "Jo", "Kofi",
+         "Lena", "Mateo", "Nia", "Omar", "Priya", "Quinn", "Rosa", "Sami", "Tariq", "Uma",
+         "Vik", "Wen", "Yara", "Zoe"]
+LAST = ["Okafor", "Schmidt", "Tanaka", "Silva", "Novak", "Haddad", "Kowalski", "Murphy",
+        "Nguyen", "Rossi", "Larsen", "Ivanova", "Mendez", "Park", "Dubois"]
+PRIORITIES = (["urgent"] * 5 + ["high"] * 20 + ["medium"] * 50 + ["low"] * 25)
+
+Row = tuple
+
+
+def _name(rng: random.Random) -> str:
+    return f"{rng.choice(FIRST)} {rng.choice(LAST)}"
+
+
+def _insert(conn: Connection, sql: str, rows: Sequence[Row]) -> None:
+    if rows:
+        with conn.cursor() as cur:
+            cur.executemany(sql, rows)
+
+
+def _next_id(conn: Connection, table: str, column: str) -> int:
+    with conn.cursor() as cur:
+        cur.execute(f"SELECT COALESCE(MAX({column}), 0) + 1 FROM {table}")
+        return int(cur.fetchone()[0])
+
+
+def history(rng: random.Random, created: datetime, now: datetime,
+            agents: Sequence[int]) -> Iterator[Row]:
+    """(action, agent_id, action_time) rows of one ticket's life, oldest first."""
+    age_hours = (now - created).total_seconds() / 3600
+    roll = rng.random()
+    if age_hours > 72:
+        target = ("pending" if roll < 0.10 else "in_progress" if roll < 0.14
+                  else "waiting_customer" if roll < 0.17 else "resolved" if roll < 0.22
+                  else "closed")
+    else:
+        target = ("pending" if roll < 0.25 else "in_progress" if roll < 0.45
+                  else "waiting_customer" if roll < 0.55 else "resolved" if roll < 0.70
+                  else "closed")
+    if target == "pending":
+        return
+    if target == "closed" and rng.random() < 0.03:  # spam, closed unassigned
+        closed = created + timedelta(minutes=rng.randint(1, 60))
+        if closed < now - timedelta(minutes=1):
+            yield "close", None, closed
+        return
+    agent = rng.choice(agents)
+    t = created
+    steps: list[tuple[str, int | None, timedelta]] = [
+        ("assign", agent, timedelta(minutes=rng.randint(2, 240))),
+        ("reply", agent, timedelta(minutes=rng.randint(1, 120))),
+    ]
+    if target != "in_progress" and rng.random() < 0.35 or target == "waiting_customer":
+        steps.append(("wait_customer", None, timedelta(minutes=rng.randint(5, 600))))
+        if target != "waiting_customer":
+            steps.append(("resume", None, timedelta(minutes=rng.randint(10, 2880))))
+            steps.append(("reply", agent, timedelta(minutes=rng.randint(1, 60))))
+    if rng.random() < 0.05 and target in ("in_progress", "waiting_customer", "resolved", "closed"):
+        steps.insert(2, ("transfer", rng.choice(agents), timedelta(minutes=rng.randint(5, 300))))
+    if target in ("resolved", "closed"):
+        steps.append(("resolve", None, timedelta(minutes=rng.randint(10, 2880))))
+    if target == "closed":
+        steps.append(("close", None, timedelta(minutes=rng.randint(60, 4320))))
+    # Stop where the ticket's life reaches the present.
+    holder = agent
+    for action, who, gap in steps:
+        t = t + gap
+        if t >= now - timedelta(minutes=1):
+            return
+        if action == "transfer":
+            if who == holder:
+                continue
+            holder = who
+        if action == "reply":
+            who = holder
+        yield action, who, t
+
+
+def load(target: Target, tickets: int, *, seed: int = 42, console: Console | None = None,
+         days: int = 90) -> dict[str, int]:
+    """Add sample data; returns the number of rows written per table."""
+    rng = random.Random(seed)
+    console = console or Console()
+    conn = connect(target, autocommit=False)
+    counts: dict[str, int] = {}
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT UTC_TIMESTAMP()")
+            now: datetime = cur.fetchone()[0]
+        columns = [TextColumn("{task.description:<14}"), BarColumn(), MofNCompleteColumn(),
+                   TimeElapsedColumn()]
+        with Progress(*columns, console=console, transient=False) as progress:
+            counts.update(_people(conn, rng, tickets, now, progress))
+            counts.update(_tickets(conn, target, seed, tickets, now, days, progress))
+            counts.update(_conversations(conn, rng, tickets, now, progress))
+    finally:
+        conn.close()
+    return counts
+
+
+def _people(conn: Connection, rng: random.Random, tickets: int, now: datetime,
+            progress: Progress) -> dict[str, int]:
+    n_customers = max(50, min(200_000, tickets // 5))
+    n_agents = max(8, min(300, tickets // 400))
+    task = progress.add_task("people", total=n_customers + n_agents)
+    with conn.cursor() as cur:
+        for name in CATEGORIES:
+            cur.execute("INSERT INTO categories (name) SELECT %s FROM DUAL WHERE NOT EXISTS "
+                        "(SELECT 1 FROM categories WHERE name = %s)", (name, name))
+        cur.execute("SELECT category_id, name FROM categories")
+        categories = cur.fetchall()
+        for cid, cname in categories:
+            for n in range(5):
+                cur.execute("INSERT INTO kb_articles (category_id, title, content) "
+                            "VALUES (%s, %s, %s)",
+                            (cid, f"{cname}: {rng.choice(SUBJECTS).lower()} ({n + 1})",
+                             f"Step-by-step help for {cname.lower()} questions. "
+                             f"Start with your account settings, then contact support."))
+    base = _next_id(conn, "agents", "agent_id")
+    roles = ["agent"] * 8 + ["supervisor"]
+    agents = [(f"{_name(rng)}", f"agent{base + i}@support.example.com",
+               rng.choice(["support", "billing", "technical"]), rng.choice(roles))
+              for i in range(n_agents)]
+    _insert(conn, "INSERT INTO agents (name, email, department, role) VALUES (%s, %s, %s, %s)",
+            agents)
+    _insert(conn, "INSERT INTO agent_status (agent_id, status, last_seen) VALUES (%s, %s, %s)",
+            [(base + i, rng.choice(["online", "busy", "offline"]),
+              now - timedelta(minutes=rng.randint(0, 600))) for i in range(n_agents)])
+    progress.advance(task, n_agents)
+    base_c = _next_id(conn, "customers", "customer_id")
+    for start in range(0, n_customers, 5_000):
+        rows = [(_name(rng), f"customer{base_c + i}@mail.example.com",
+                 f"+1 555 {rng.randint(100, 999)} {rng.randint(1000, 9999)}"
+                 if rng.random() < 0.7 else None,
+                 "vip" if rng.random() < 0.08 else "standard",
+                 now - timedelta(days=rng.randint(91, 900)))
+                for i in range(start, min(start + 5_000, n_customers))]
+        _insert(conn, "INSERT INTO customers (name, email, phone, tier, created_at) "
+                      "VALUES (%s, %s, %s, %s, %s)", rows)
+        conn.commit()
+        progress.advance(task, len(rows))
+    conn.commit()
+    return {"customers": n_customers, "agents": n_agents, "categories": len(categories)}
+
+
+def _tickets(conn: Connection, target: Target, seed: int, tickets: int, now: datetime,
+             days: int, progress: Progress) -> dict[str, int]:
+    """Tickets and their history, in batches of BATCH tickets spread over WORKERS
+    connections. Each batch has its own random stream, so the data is the same
+    whatever the number of workers."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT agent_id FROM agents WHERE is_active")
+        agents = [r[0] for r in cur.fetchall()]
+        cur.execute("SELECT MIN(customer_id), MAX(customer_id) FROM customers")
+        c_lo, c_hi = cur.fetchone()
+        cur.execute("SELECT category_id FROM categories")
+        categories = [r[0] for r in cur.fetchall()]
+    first_id = _next_id(conn, "service_tickets", "ticket_id")
+    task = progress.add_task("tickets", total=tickets)
+    starts = iter(range(0, tickets, BATCH))
+    lock = threading.Lock()
+    written = [0]
+
+    def worker() -> None:
+        wconn = connect(target, autocommit=False)
+        try:
+            while True:
+                with lock:
+                    start = next(starts, None)
+                if start is None:
+                    return
+                for attempt in range(1, 4):
+                    rng = random.Random(f"{seed}:{start}")
+                    try:
+                        n_logs = _ticket_batch(wconn, rng, first_id + start,
+                                               min(BATCH, tickets - start), now, days, agents,
+                                               (c_lo, c_hi), categories)
+                        break
+                    except pymysql.err.OperationalError as exc:
+                        wconn.rollback()
+                        if exc.args[0] not in (1205, 1213) or attempt == 3:
+                            raise
+                with lock:
+                    written[0] += n_logs
+                progress.advance(task, min(BATCH, tickets - start))
+        finally:
+            wconn.close()
+
+    with ThreadPoolExecutor(WORKERS) as pool:
+        for future in [pool.submit(worker) for _ in range(WORKERS)]:
+            future.result()
+    return {"service_tickets": tickets, "ticket_logs": written[0], "interactions": tickets}
+
+
+def _ticket_batch(conn: Connection, rng: random.Random, first_id: int, count: int,
+                  now: datetime, days: int, agents: list[int], customers: tuple[int, int],
+                  categories: list[int]) -> int:
+    span = days * 86400
+    c_lo, c_hi = customers
+    ticket_rows, log_rows, contacts = [], [], []
+    for i in range(count):
+        tid = first_id + i
+        created = now - timedelta(seconds=int(span * rng.random() ** 1.3) + 120)
+        customer = rng.randint(c_lo, c_hi)
+        ticket_rows.append((tid, customer, rng.choice(categories), rng.choice(SUBJECTS),
+                            "Reported through the help centre.", rng.choice(PRIORITIES),
+                            created))
+        contacts.append((customer, tid, rng.choice(["email", "phone", "chat", "web"]),
+                         created))
+        for action, agent, at in history(rng, created, now, agents):
+            log_rows.append((tid, action, agent, at))
+    _insert(conn, "INSERT INTO service_tickets (ticket_id, customer_id, category_id, "
+                  "subject, description, priority, created_at) "
+                  "VALUES (%s, %s, %s, %s, %s, %s, %s)", ticket_rows)
+    _insert(conn, "INSERT INTO interactions (customer_id, ticket_id, channel, occurred_at) "
+                  "VALUES (%s, %s, %s, %s)", contacts)
+    _insert(conn, "INSERT INTO ticket_logs (ticket_id, action_type, agent_id, action_time) "
+                  "VALUES (%s, %s, %s, %s)", log_rows)
+    conn.commit()
+    return len(log_rows)
+
+
+def _conversations(conn: Connection, rng: random.Random, tickets: int, now: datetime,
+                   progress: Progress) -> dict[str, int]:
+    n = max(20, tickets // 10)
+    with conn.cursor() as cur:
+        cur.execute("SELECT agent_id FROM agents WHERE is_active")
+        agents = [r[0] for r in cur.fetchall()]
+        cur.execute("SELECT MIN(customer_id), MAX(customer_id) FROM customers")
+        c_lo, c_hi = cur.fetchone()
+    first = _next_id(conn, "conversations", "conversation_id")
+    task = progress.add_task("conversations", total=n)
+    messages = 0
+    for start in range(0, n, BATCH):
+        convs, msgs = [], []
+        for i in range(start, min(start + BATCH, n)):
+            cid = first + i
+            created = now - timedelta(minutes=rng.randint(5, 60 * 24 * 30))
+            status = rng.choice(["open", "open", "pending", "closed", "closed", "closed"])
+            agent = None if status == "open" and rng.random() < 0.6 else rng.choice(agents)
+            customer = rng.randint(c_lo, c_hi)
+            convs.append((cid, customer, agent, status, created, created))
+            t = created
+            for k in range(rng.randint(1, 6)):
+                side = "customer" if k % 2 == 0 or agent is None else "agent"
+                t += timedelta(seconds=rng.randint(20, 600))
+                msgs.append((cid, side, customer if side == "customer" else agent,
+                             rng.choice(["Hi, I need help.", "Thanks!", "Could you check?",
+                                         "Done, please try again.", "It works now."]),
+                             status == "closed" or rng.random() < 0.5, min(t, now)))
+        _insert(conn, "INSERT INTO conversations (conversation_id, customer_id, agent_id, status, "
+                      "created_at, updated_at) VALUES (%s, %s, %s, %s, %s, %s)", convs)
+        _insert(conn, "INSERT INTO messages (conversation_id, sender_type, sender_id, content, "
+                      "is_read, created_at) VALUES (%s, %s, %s, %s, %s, %s)", msgs)
+        conn.commit()
+        messages += len(msgs)
+        progress.advance(task, len(convs))
+    return {"conversations": n, "messages": messages}

@@ -1,1 +1,94 @@
-"""TODO"""
+"""`deploy.py sandbox`: a throwaway server with ticketdb deployed, sample data
+loaded, the automation run once, and the reports a support lead reads."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pymysql
+from rich.console import Console
+from rich.table import Table
+
+from ticketdb import migrate, sample, server
+from ticketdb.connection import Target, connect
+
+
+def call(conn: pymysql.connections.Connection, sql: str, args: Any = None) -> list[dict]:
+    with conn.cursor(pymysql.cursors.DictCursor) as cur:
+        cur.execute(sql, args)
+        rows = list(cur.fetchall())
+        while cur.nextset():
+            pass
+    return rows
+
+
+def table(title: str, rows: list[dict], limit: int = 12, caption: str = "") -> Table:
+    t = Table(title=title, caption=caption or (
+        f"{len(rows)} row(s), first {limit} shown" if len(rows) > limit else f"{len(rows)} row(s)"))
+    for column in rows[0] if rows else ["(none)"]:
+        t.add_column(str(column), justify="right" if rows and isinstance(
+            rows[0][column], (int, float)) else "left")
+    for row in rows[:limit]:
+        t.add_row(*("" if v is None else str(v) for v in row.values()))
+    return t
+
+
+def automation_report(target: Target, console: Console) -> None:
+    """Run the scheduled jobs once, then print what they did and the reports."""
+    conn = connect(target)
+    try:
+        escalated = call(conn, "CALL sp_escalate_priorities()")[0]["escalated"]
+        alerts = call(conn, "CALL sp_generate_alerts(60)")[0]["alerts_written"]
+        snapshot = call(conn, "CALL sp_snapshot_urgent_tickets(UTC_DATE())")[0]["tickets"]
+        console.rule("automation, run once")
+        console.print(f"sp_escalate_priorities: {escalated} ticket(s) escalated")
+        console.print(f"sp_generate_alerts(60): {alerts} alert(s) written")
+        console.print(f"sp_snapshot_urgent_tickets(today): {snapshot} ticket(s) on the list")
+        console.print(table("Escalations made", call(
+            conn, "SELECT l.ticket_id, l.old_priority, l.new_priority, t.current_status, "
+                  "t.created_at, t.deadline FROM ticket_logs AS l JOIN service_tickets AS t "
+                  "ON t.ticket_id = l.ticket_id WHERE l.action_type = 'escalate' "
+                  "ORDER BY l.log_id DESC LIMIT 200"), limit=8))
+        console.print(table("Alerts written", call(
+            conn, "SELECT alert_type, COUNT(*) AS alerts, MIN(deadline) AS earliest_deadline, "
+                  "MAX(deadline) AS latest_deadline FROM ticket_alerts GROUP BY alert_type")))
+        overdue = call(conn, "CALL sp_overdue_report(60)")
+        console.print(table("Overdue report: sp_overdue_report(60)", overdue, limit=15))
+        now = call(conn, "SELECT UTC_TIMESTAMP() AS now")[0]["now"]
+        efficiency = call(conn, "CALL sp_agent_efficiency(%s, %s)",
+                          (now - timedelta(days=30), now))
+        console.print(table("Agent efficiency, last 30 days: sp_agent_efficiency", efficiency))
+        console.print(table("Morning list: daily_urgent_tickets (today)", call(
+            conn, "SELECT ticket_id, reason, priority, current_status, customer_tier, "
+                  "minutes_left FROM daily_urgent_tickets WHERE snapshot_date = UTC_DATE() "
+                  "ORDER BY minutes_left LIMIT 200"), limit=8))
+    finally:
+        conn.close()
+
+
+def run(console: Console, tickets: int, keep: bool) -> None:
+    console.rule("ticketdb sandbox")
+    srv = server.start(keep=keep)
+    try:
+        target = srv.target.with_database("ticketdb")
+        console.print(f"server: {srv.kind} {srv.version} at {target.display()}")
+        migrate.up(target, lambda line: None)
+        console.print("deployed: every migration, trigger, procedure and event")
+        counts = sample.load(target, tickets, console=console)
+        console.print("sample data: " + ", ".join(f"{n} {t}" for t, n in counts.items()))
+        automation_report(target, console)
+    except BaseException:
+        srv.stop()
+        raise
+    if keep:
+        console.rule("the server keeps running")
+        console.print(f"URL: {target.display()}  (root has no password; bound to 127.0.0.1)")
+        if srv.workdir:
+            console.print(f"mysql client: mariadb --defaults-file={srv.workdir}/client.cnf "
+                          f"{target.database}")
+            console.print(f"stop it: kill $(cat {srv.workdir}/mysqld.pid) && "
+                          f"rm -rf {srv.workdir}")
+    else:
+        srv.stop()
+        console.print("sandbox server stopped and removed (use --keep to leave it running)")
