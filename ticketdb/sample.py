@@ -85,7 +85,7 @@ def history(rng: random.Random, created: datetime, now: datetime,
         ("assign", agent, timedelta(minutes=rng.randint(2, 240))),
         ("reply", agent, timedelta(minutes=rng.randint(1, 120))),
     ]
-    if target != "in_progress" and rng.random() < 0.35 or target == "waiting_customer":
+    if (target != "in_progress" and rng.random() < 0.35) or target == "waiting_customer":
         steps.append(("wait_customer", None, timedelta(minutes=rng.randint(5, 600))))
         if target != "waiting_customer":
             steps.append(("resume", None, timedelta(minutes=rng.randint(10, 2880))))

@@ -1,0 +1,129 @@
+"""The roles of CONTRACT §7, proved by real users logging in with each."""
+
+from __future__ import annotations
+
+import secrets
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+from support import agent, execute, expect_error, log, one, ticket
+
+from ticketdb import roles
+from ticketdb.connection import Target, connect
+from ticketdb.sources import ROOT
+
+DENIED = (1142, 1143, 1370)  # table, column, routine access denied
+
+
+@pytest.fixture(scope="module")
+def accounts(db: Target) -> Iterator[dict[str, Target]]:
+    result = subprocess.run([sys.executable, str(ROOT / "deploy.py"), "--url", db.url(), "up",
+                             "--roles"], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    for kind in ("agent", "supervisor", "reporting"):
+        assert f"role {db.database}_{kind}:" in result.stdout
+    admin = connect(db)
+    made = {}
+    for kind in ("agent", "supervisor", "reporting"):
+        user, password = f"u_{kind}_{secrets.token_hex(3)}", secrets.token_urlsafe(12)
+        execute(admin, f"CREATE USER '{user}'@'%' IDENTIFIED BY '{password}'")
+        roles.grant_role(admin, f"{db.database}_{kind}", user)
+        made[kind] = Target(host=db.host, port=db.port, user=user, password=password,
+                            database=db.database)
+    yield made
+    for t in made.values():
+        execute(admin, f"DROP USER '{t.user}'@'%'")
+    admin.close()
+
+
+@pytest.fixture(scope="module")
+def work(db: Target) -> dict[str, int]:
+    admin = connect(db)
+    tid = ticket(admin)
+    aid = agent(admin)
+    log(admin, tid, "assign", aid)
+    admin.close()
+    return {"ticket": tid, "agent": aid}
+
+
+def as_role(accounts: dict[str, Target], kind: str):
+    return connect(accounts[kind])
+
+
+def test_up_roles_twice_is_the_same(db, accounts):
+    again = subprocess.run([sys.executable, str(ROOT / "deploy.py"), "--url", db.url(), "up",
+                            "--roles"], capture_output=True, text=True, check=False)
+    assert again.returncode == 0, again.stderr
+
+
+def test_an_agent_works_through_the_flow(accounts, work):
+    c = as_role(accounts, "agent")
+    try:
+        assert one(c, "SELECT current_status FROM service_tickets WHERE ticket_id = %s",
+                   (work["ticket"],)) == "in_progress"
+        execute(c, "INSERT INTO ticket_logs (ticket_id, action_type, agent_id) "
+                   "VALUES (%s, 'reply', %s)", (work["ticket"], work["agent"]))
+        execute(c, "UPDATE service_tickets SET subject = 'Edited by agent' WHERE ticket_id = %s",
+                (work["ticket"],))
+        execute(c, "CALL sp_claim_next_ticket(%s, @t)", (work["agent"],))
+        execute(c, "CALL sp_overdue_report(60)")
+        one(c, "SELECT COUNT(*) FROM kb_articles")
+    finally:
+        c.close()
+
+
+@pytest.mark.parametrize("sql", [
+    "UPDATE ticket_logs SET note = 'x'",
+    "DELETE FROM ticket_logs",
+    "DELETE FROM service_tickets",
+    "UPDATE service_tickets SET current_status = 'closed'",
+    "UPDATE service_tickets SET assigned_agent_id = NULL",
+    "UPDATE service_tickets SET priority = 'urgent'",
+    "INSERT INTO escalation_rules (from_priority, to_priority, min_age_minutes) "
+    "VALUES ('low', 'high', 1)",
+    "CALL sp_escalate_priorities()",
+    "DROP TABLE ticket_logs",
+    "TRUNCATE TABLE ticket_logs",
+])
+def test_an_agent_cannot(accounts, work, sql):
+    c = as_role(accounts, "agent")
+    try:
+        expect_error(c, sql, code=(*DENIED, 1044))
+    finally:
+        c.close()
+
+
+def test_a_supervisor_manages_rules_and_runs_the_automation(accounts):
+    c = as_role(accounts, "supervisor")
+    try:
+        execute(c, "INSERT INTO escalation_rules (from_priority, to_priority, min_age_minutes) "
+                   "VALUES ('low', 'medium', 10000)")
+        execute(c, "UPDATE escalation_rules SET is_active = FALSE WHERE min_age_minutes = 10000")
+        execute(c, "CALL sp_escalate_priorities()")
+        execute(c, "INSERT INTO agents (name, email) VALUES ('New Hire', 'hire@example.com')")
+        expect_error(c, "DELETE FROM service_tickets", code=DENIED)
+        expect_error(c, "DELETE FROM ticket_logs", code=DENIED)
+    finally:
+        c.close()
+
+
+def test_reporting_reads_and_cannot_write(accounts, work):
+    c = as_role(accounts, "reporting")
+    try:
+        assert one(c, "SELECT COUNT(*) FROM service_tickets") >= 1
+        execute(c, "CALL sp_overdue_report(60)")
+        execute(c, "CALL sp_ticket_trace(%s)", (work["ticket"],))
+        for sql in ("INSERT INTO ticket_logs (ticket_id, action_type) VALUES (1, 'close')",
+                    "UPDATE service_tickets SET subject = 'x'",
+                    "INSERT INTO customers (name, email) VALUES ('x', 'x@example.com')",
+                    "CALL sp_assign_ticket(1, 1)", "CALL sp_generate_alerts(60)"):
+            expect_error(c, sql, code=DENIED)
+    finally:
+        c.close()
+
+
+def test_role_names_fit_mysqls_limit():
+    with pytest.raises(ValueError, match="longer than 32"):
+        roles.role_names("a_database_name_that_is_far_too_long")
