@@ -162,7 +162,8 @@ def _start_local(server_id: int, extra_args: list[str], keep: bool) -> Throwaway
         *_SERVER_ARGS, *extra_args,
     ]
     if flavour == "mysql":
-        args += ["--mysqlx=OFF", f"--secure-file-priv={workdir}"]
+        args += ["--mysqlx=OFF", f"--secure-file-priv={workdir}", "--gtid-mode=ON",
+                 "--enforce-gtid-consistency=ON"]
     log = open(workdir / "stdout.log", "wb")  # noqa: SIM115 - lives as long as the server
     executor = TCPExecutor(args, host="127.0.0.1", port=port, timeout=90,
                            stdout=log, stderr=subprocess.STDOUT)
@@ -192,3 +193,64 @@ def _server_version(target: Target) -> str:
             return cur.fetchone()[0]
     finally:
         conn.close()
+
+
+def start_replica_of(primary: ThrowawayServer) -> ThrowawayServer:
+    """A second local server, read-only, replicating from `primary` by GTID
+    (both servers log binary, ROW format, distinct server ids)."""
+    replica = _start_local(server_id=2, extra_args=["--read-only"], keep=False)
+    from ticketdb.connection import connect
+
+    p_conn = connect(primary.target, database=None)
+    r_conn = connect(replica.target, database=None)
+    try:
+        mariadb = "mariadb" in replica.version.lower()
+        with p_conn.cursor() as cur:
+            cur.execute("CREATE USER IF NOT EXISTS 'ticketdb_repl'@'127.0.0.1' "
+                        "IDENTIFIED BY 'replica-only'")
+            cur.execute("GRANT REPLICATION SLAVE ON *.* TO 'ticketdb_repl'@'127.0.0.1'")
+        with r_conn.cursor() as cur:
+            p = primary.target
+            if mariadb:
+                cur.execute(f"CHANGE MASTER TO MASTER_HOST = '{p.host}', MASTER_PORT = {p.port}, "
+                            "MASTER_USER = 'ticketdb_repl', MASTER_PASSWORD = 'replica-only', "
+                            "MASTER_USE_GTID = slave_pos")
+                cur.execute("START SLAVE")
+            else:
+                cur.execute(f"CHANGE REPLICATION SOURCE TO SOURCE_HOST = '{p.host}', "
+                            f"SOURCE_PORT = {p.port}, SOURCE_USER = 'ticketdb_repl', "
+                            "SOURCE_PASSWORD = 'replica-only', SOURCE_AUTO_POSITION = 1, "
+                            "GET_SOURCE_PUBLIC_KEY = 1")
+                cur.execute("START REPLICA")
+    except Exception:
+        replica.stop()
+        raise
+    finally:
+        p_conn.close()
+        r_conn.close()
+    return replica
+
+
+def wait_for_replica(primary: ThrowawayServer, replica: ThrowawayServer,
+                     timeout: int = 60) -> None:
+    """Block until the replica has applied everything the primary has written."""
+    from ticketdb.connection import connect
+
+    p_conn = connect(primary.target, database=None)
+    r_conn = connect(replica.target, database=None)
+    try:
+        mariadb = "mariadb" in replica.version.lower()
+        with p_conn.cursor() as cur:
+            cur.execute("SELECT @@gtid_binlog_pos" if mariadb else "SELECT @@gtid_executed")
+            position = cur.fetchone()[0]
+        with r_conn.cursor() as cur:
+            if mariadb:
+                cur.execute("SELECT MASTER_GTID_WAIT(%s, %s)", (position, timeout))
+            else:
+                cur.execute("SELECT WAIT_FOR_EXECUTED_GTID_SET(%s, %s)", (position, timeout))
+            if cur.fetchone()[0] != 0:
+                raise ServerError(f"the replica did not reach {position} in {timeout} s")
+    finally:
+        p_conn.close()
+        r_conn.close()
+
