@@ -25,7 +25,7 @@ CREATE TABLE IF NOT EXISTS {TABLE} (
     version VARCHAR(20) NULL,
     description VARCHAR(200) NOT NULL,
     checksum CHAR(64) NOT NULL,
-    state ENUM('running', 'applied', 'failed') NOT NULL,
+    state ENUM('running', 'applied', 'failed', 'interrupted') NOT NULL,
     statements_total INT UNSIGNED NOT NULL,
     statements_done INT UNSIGNED NOT NULL DEFAULT 0,
     done_checksums TEXT NOT NULL,
@@ -47,7 +47,7 @@ class Attempt:
     script: str
     kind: str
     checksum: str
-    state: str  # running / applied / failed
+    state: str  # running / applied / failed / interrupted
     statements_total: int
     statements_done: int
     done_checksums: list[str]
@@ -117,6 +117,18 @@ def start(conn: Connection, f: SqlFile, done: list[str]) -> int:
         return cur.lastrowid
 
 
+def mark_interrupted(conn: Connection) -> int:
+    """Attempts still 'running' while we hold the deploy lock belong to a deployer
+    that died (killed, or its server went away): say so. Returns how many."""
+    with conn.cursor() as cur:
+        return cur.execute(
+            f"UPDATE {TABLE} SET state = 'interrupted', finished_at = UTC_TIMESTAMP(3), "
+            f"error_message = CONCAT('interrupted: the deployer stopped after statement ', "
+            f"statements_done, ' of ', statements_total, ' was recorded') "
+            f"WHERE state = 'running'"
+        )
+
+
 def progress_sql() -> str:
     """The UPDATE that records one more finished statement (run by the caller,
     inside the statement's own transaction)."""
@@ -131,6 +143,7 @@ def finish(conn: Connection, history_id: int, state: str, elapsed_ms: int,
     with conn.cursor() as cur:
         cur.execute(
             f"UPDATE {TABLE} SET state = %s, error_message = %s, applied_sql = %s, "
+            f"statements_done = IF(state = 'applied', statements_total, statements_done), "
             f"finished_at = UTC_TIMESTAMP(3), execution_ms = %s WHERE history_id = %s",
             (state, error[:2000] if error else None, applied_sql, elapsed_ms, history_id),
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -88,10 +89,14 @@ def _state(f: SqlFile, a: history.Attempt | None) -> FileState:
         return FileState(f, "changed", a, len(f.statements),
                          "edited after it was applied: restore the file and put the change "
                          "in a new migration")
-    how = "interrupted" if a.state == "running" else "failed"
-    where = f"{how} at statement {a.statements_done + 1} of {a.statements_total}"
-    if a.error_message:
-        where += f": {a.error_message}"
+    if a.state == "running":
+        where = f"running now, or interrupted at statement {a.statements_done + 1}"
+    elif a.state == "interrupted":
+        where = f"interrupted at statement {a.statements_done + 1} of {a.statements_total}"
+    else:
+        where = f"failed at statement {a.statements_done + 1} of {a.statements_total}"
+        if a.error_message:
+            where += f": {a.error_message}"
     if f.kind == "repeatable":
         return FileState(f, "failed", a, 0, where)
     done = a.statements_done
@@ -140,18 +145,25 @@ def plan_text(states: list[FileState]) -> str:
     return "\n".join(out) if out else "-- nothing to do: the database is up to date\n"
 
 
+_statements_run = 0
+
+
 def _fault_point() -> None:
-    """Fault injection for the reliability tests: TICKETDB_FAULT_KILL_AFTER=k
-    makes this process SIGKILL itself once k statements have run (before the
-    k-th is recorded in the history)."""
+    """Fault injection for tests/test_reliability.py, called right after each
+    statement of a deploy runs and before the history records it.
+    TICKETDB_FAULT=kill:K makes this process SIGKILL itself after statement K;
+    TICKETDB_FAULT=pause:K:S sleeps S seconds there (time to stop the server)."""
     global _statements_run
     _statements_run += 1
-    limit = os.environ.get("TICKETDB_FAULT_KILL_AFTER")
-    if limit and _statements_run >= int(limit):
+    fault = os.environ.get("TICKETDB_FAULT", "").split(":")
+    if len(fault) < 2 or int(fault[1]) != _statements_run:
+        return
+    if fault[0] == "kill":
         os.kill(os.getpid(), signal.SIGKILL)
-
-
-_statements_run = 0
+    elif fault[0] == "pause":
+        print(f"fault injection: pausing after statement {fault[1]}", file=sys.stderr,
+              flush=True)
+        time.sleep(float(fault[2]))
 
 
 def _error(f: SqlFile, number: int, line: int, exc: pymysql.MySQLError) -> str:
@@ -163,7 +175,7 @@ def _error(f: SqlFile, number: int, line: int, exc: pymysql.MySQLError) -> str:
 def apply_versioned(conn: Connection, s: FileState, echo: Echo) -> None:
     f = s.file
     done = list(f.statement_checksums[: s.resume_at])
-    interrupted = s.attempt is not None and s.attempt.state == "running"
+    interrupted = s.attempt is not None and s.attempt.state == "interrupted"
     hid = history.start(conn, f, done)
     started = time.monotonic()
     with conn.cursor() as cur:
@@ -284,6 +296,8 @@ def up(target: Target, echo: Echo, lock_timeout: int = 60, root: Path = ROOT) ->
             cur.execute(f"USE `{target.database}`")
         acquire_lock(conn, target.database, lock_timeout)
         history.ensure_table(conn)
+        if history.mark_interrupted(conn):
+            echo("note: an earlier deploy was interrupted; resuming where it stopped")
         states = file_states(conn, root)
         problems = blocking_problems(states)
         if problems:

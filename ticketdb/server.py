@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -51,12 +52,25 @@ class ThrowawayServer:
     target: Target
     version: str = ""
     workdir: Path | None = None
+    executor: TCPExecutor | None = field(default=None, repr=False)
     _stop: list = field(default_factory=list, repr=False)
 
     def stop(self) -> None:
         for stop in reversed(self._stop):
             stop()
         self._stop.clear()
+
+    def crash(self) -> None:
+        """SIGKILL a local server, as a power cut would (its files stay)."""
+        if self.executor is None:
+            raise ServerError("only a local server can be crashed and restarted")
+        self.executor.kill(sig=signal.SIGKILL)
+
+    def restart(self) -> None:
+        """Start a crashed or stopped local server again on the same files and port."""
+        if self.executor is None:
+            raise ServerError("only a local server can be crashed and restarted")
+        self.executor.start()
 
 
 def _free_port() -> int:
@@ -176,7 +190,7 @@ def _start_local(server_id: int, extra_args: list[str], keep: bool) -> Throwaway
     target = Target(host="127.0.0.1", port=port, user="root", password="", database="ticketdb")
     (workdir / "client.cnf").write_text(
         f"[client]\nuser=root\nhost=127.0.0.1\nport={port}\nsocket={sock}\n")
-    server = ThrowawayServer("local", target, _server_version(target), workdir)
+    server = ThrowawayServer("local", target, _server_version(target), workdir, executor)
     if not keep:
         server._stop = [executor.stop, lambda: shutil.rmtree(workdir, ignore_errors=True),
                         log.close]
