@@ -43,6 +43,8 @@ BEGIN
 
     IF v_status IS NULL THEN
         SET v_error = 'no such ticket';
+    ELSEIF NEW.action_type IS NULL THEN
+        SET v_error = 'action_type is required';
     ELSEIF NEW.action_time < v_created THEN
         SET v_error = 'action_time is before the ticket was created';
     ELSEIF NEW.action_time < v_last_action THEN
