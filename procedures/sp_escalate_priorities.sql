@@ -8,12 +8,15 @@ SQL SECURITY DEFINER
 COMMENT '
 Description
 -----------
-Applies every active escalation_rules row in one set-based pass: the open
-tickets each rule matches (priority, age, status, unassigned) are locked and
-collected in one statement, then one INSERT writes an ''escalate'' log row per
-ticket, through which the status-flow trigger raises the priority. When
-several rules match a ticket the highest target wins; a pass raises a ticket
-one step at most. Returns one row: escalated (the count). Commits.
+Applies every active escalation_rules row in one set-based pass, in one
+transaction: the open tickets the rules match (priority, age, status,
+unassigned) are locked and collected by one statement, raised by one UPDATE,
+and logged by one INSERT of an ''escalate'' row per ticket (old and new
+priority, status unchanged). When several rules match a ticket the highest
+target wins; a pass raises a ticket one step at most. The status-flow
+triggers let exactly this pass through (they check the batch marker, the
+action and the priorities) and refuse the same change made any other way.
+Returns one row: escalated (the count). Commits.
 
 Parameters
 -----------
@@ -29,6 +32,7 @@ BEGIN
     DECLARE EXIT HANDLER FOR SQLEXCEPTION
     BEGIN
         ROLLBACK;
+        SET @ticketdb_flow_escalation = NULL;
         DROP TEMPORARY TABLE IF EXISTS tmp_ticketdb_escalation;
         RESIGNAL;
     END;
@@ -36,14 +40,22 @@ BEGIN
     DROP TEMPORARY TABLE IF EXISTS tmp_ticketdb_escalation;
     CREATE TEMPORARY TABLE tmp_ticketdb_escalation (
         ticket_id BIGINT UNSIGNED NOT NULL PRIMARY KEY,
-        to_priority TINYINT UNSIGNED NOT NULL
+        from_status ENUM(
+            'pending', 'in_progress', 'waiting_customer', 'resolved', 'closed'
+        ) NOT NULL,
+        old_priority ENUM('urgent', 'high', 'medium', 'low') NOT NULL,
+        new_priority ENUM('urgent', 'high', 'medium', 'low') NOT NULL
     ) ENGINE = MEMORY;
 
     START TRANSACTION;
-    INSERT INTO tmp_ticketdb_escalation (ticket_id, to_priority)
+    INSERT INTO tmp_ticketdb_escalation (
+        ticket_id, from_status, old_priority, new_priority
+    )
     SELECT
         t.ticket_id,
-        MIN(r.to_priority + 0) AS to_priority
+        t.current_status AS from_status,
+        t.priority AS old_priority,
+        ELT(MIN(r.to_priority + 0), 'urgent', 'high', 'medium', 'low') AS new_priority
     FROM escalation_rules AS r
     INNER JOIN service_tickets AS t
         ON
@@ -54,19 +66,33 @@ BEGIN
         r.is_active
         AND (r.only_status IS NULL OR t.current_status = r.only_status)
         AND (NOT r.only_unassigned OR t.assigned_agent_id IS NULL)
-    GROUP BY t.ticket_id
+    GROUP BY t.ticket_id, t.current_status, t.priority
     FOR UPDATE;
 
-    INSERT INTO ticket_logs (ticket_id, action_type, new_priority, note, action_time)
+    SET @ticketdb_flow_escalation = v_now;
+    UPDATE service_tickets AS t, tmp_ticketdb_escalation AS e
+    SET
+        t.priority = e.new_priority,
+        t.last_action_at = v_now
+    WHERE t.ticket_id = e.ticket_id;
+
+    INSERT INTO ticket_logs (
+        ticket_id, action_type, from_status, to_status, old_priority, new_priority,
+        note, action_time
+    )
     SELECT
         ticket_id,
         'escalate' AS action_type,
-        ELT(to_priority, 'urgent', 'high', 'medium', 'low') AS new_priority,
+        from_status,
+        from_status AS to_status,
+        old_priority,
+        new_priority,
         'escalation rule' AS note,
         v_now AS action_time
     FROM tmp_ticketdb_escalation
     ORDER BY ticket_id;
     SET v_count = ROW_COUNT();
+    SET @ticketdb_flow_escalation = NULL;
     COMMIT;
 
     DROP TEMPORARY TABLE tmp_ticketdb_escalation;

@@ -21,7 +21,6 @@ CREATE TABLE ticket_logs (
     PRIMARY KEY (log_id),
     KEY ix_ticket_logs_ticket (ticket_id, action_time, log_id),
     KEY ix_ticket_logs_agent (agent_id, action_time),
-    KEY ix_ticket_logs_action (action_type, action_time),
     CONSTRAINT fk_ticket_logs_ticket FOREIGN KEY (ticket_id)
     REFERENCES service_tickets (ticket_id),
     CONSTRAINT fk_ticket_logs_agent FOREIGN KEY (agent_id)

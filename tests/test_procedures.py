@@ -134,6 +134,9 @@ def test_custom_rules_any_status_and_the_highest_target_wins(fresh_conn):
     assert state(c, waiting)["priority"] == "medium"
     assert state(c, fresh)["priority"] == "low"
     assert one(c, "SELECT COUNT(*) FROM ticket_logs WHERE action_type = 'escalate'") == 3
+    assert one(c, "SELECT from_status, to_status, old_priority, new_priority FROM ticket_logs "
+                  "WHERE action_type = 'escalate' AND ticket_id = %s", (waiting,)) == (
+        "waiting_customer", "waiting_customer", "low", "medium")
 
 
 def test_inactive_rules_do_nothing(fresh_conn):

@@ -313,3 +313,11 @@ def test_new_tickets_start_pending_and_unassigned(conn, column, value):
     flow_error(conn, f"INSERT INTO service_tickets (customer_id, subject, {column}) "
                f"VALUES (%s, 'x', {value})", (cid,), match="must start pending and unassigned")
     assert one(conn, "SELECT COUNT(*) FROM service_tickets") == count
+
+
+def test_a_direct_priority_raise_on_an_untouched_ticket_is_refused(conn):
+    tid = ticket(conn, priority="low")
+    assert state(conn, tid)["last_action_at"] is None
+    flow_error(conn, "UPDATE service_tickets SET priority = 'urgent' WHERE ticket_id = %s", (tid,),
+               match="change only through ticket_logs")
+    assert state(conn, tid)["priority"] == "low"

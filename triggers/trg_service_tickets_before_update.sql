@@ -1,6 +1,8 @@
 -- Status, priority, assignee and the flow's timestamps change only through
 -- the status flow (a row in ticket_logs); a direct UPDATE of them is refused.
--- Subject, description and category stay editable.
+-- Subject, description and category stay editable. The batch UPDATE of
+-- sp_escalate_priorities passes while its marker is set: it may only raise the
+-- priority (and stamp last_action_at), and it logs every row it raises.
 --
 -- Swapped under LOCK TABLES by deploy.py (see README: "Trigger swaps").
 DROP TRIGGER IF EXISTS trg_service_tickets_before_update;
@@ -15,15 +17,21 @@ BEGIN
     IF NOT (@ticketdb_flow_ticket <=> OLD.ticket_id) AND (
         NEW.ticket_id <> OLD.ticket_id
         OR NEW.current_status <> OLD.current_status
-        OR NEW.priority <> OLD.priority
         OR NOT (NEW.assigned_agent_id <=> OLD.assigned_agent_id)
         OR NEW.created_at <> OLD.created_at
         OR NOT (NEW.first_response_at <=> OLD.first_response_at)
         OR NOT (NEW.resolved_at <=> OLD.resolved_at)
         OR NOT (NEW.closed_at <=> OLD.closed_at)
         OR NOT (NEW.waiting_since <=> OLD.waiting_since)
-        OR NOT (NEW.last_action_at <=> OLD.last_action_at)
         OR NEW.paused_minutes <> OLD.paused_minutes
+        OR (
+            (NEW.priority <> OLD.priority OR NOT (NEW.last_action_at <=> OLD.last_action_at))
+            AND NOT (
+                @ticketdb_flow_escalation IS NOT NULL
+                AND NEW.last_action_at <=> @ticketdb_flow_escalation
+                AND NEW.priority + 0 < OLD.priority + 0
+            )
+        )
     ) THEN
         SET v_message = CONCAT(
             'ticketdb: ticket ', OLD.ticket_id,

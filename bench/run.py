@@ -1,0 +1,470 @@
+#!/usr/bin/env python3
+"""`make bench`: every figure a ratio against a baseline taken in the same run,
+on the same throwaway server. See bench/README.md for what each id measures.
+
+    python bench/run.py --tickets 1000000 [--repeat 5] [--out bench/results]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pymysql
+from rich.console import Console
+from rich.table import Table
+
+from ticketdb import migrate, sample, server
+from ticketdb.connection import Target, connect
+from ticketdb.sources import ROOT, repeatable_files
+
+console = Console(highlight=False)
+
+
+@dataclass
+class Figure:
+    id: str
+    what: str
+    baseline: str
+    runs: list[float]
+    base_runs: list[float]
+    unit: str = "s"
+    goal: str = ""
+    passed: bool | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.runs)
+
+    @property
+    def base_median(self) -> float:
+        return statistics.median(self.base_runs)
+
+    @property
+    def ratio(self) -> float:
+        return self.median / self.base_median if self.base_median else float("nan")
+
+
+def timed(fn: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    fn()
+    return time.perf_counter() - started
+
+
+def q(conn: pymysql.connections.Connection, sql: str, args: object = None) -> tuple:
+    with conn.cursor() as cur:
+        cur.execute(sql, args)
+        rows = cur.fetchall()
+        while cur.nextset():
+            pass
+        return rows
+
+
+def reapply_triggers(target: Target) -> None:
+    """Put the flow's triggers back exactly as the files define them."""
+    conn = connect(target)
+    try:
+        for f in repeatable_files(ROOT):
+            if f.trigger_table:
+                for st in f.run_statements:
+                    q(conn, st.text)
+    finally:
+        conn.close()
+
+
+def make_copies(conn: pymysql.connections.Connection) -> None:
+    """Trigger-less copies of the ticket tables, for the application-side baselines."""
+    for copy, table in (("bench_tickets", "service_tickets"), ("bench_logs", "ticket_logs")):
+        q(conn, f"DROP TABLE IF EXISTS {copy}")
+        q(conn, f"CREATE TABLE {copy} LIKE {table}")
+    q(conn, "INSERT INTO bench_tickets (ticket_id, customer_id, category_id, subject, priority, "
+            "created_at) SELECT ticket_id, customer_id, category_id, subject, priority, "
+            "created_at FROM service_tickets")
+    # Copy the flow's state too (the copy has no triggers to refuse it).
+    q(conn, "UPDATE bench_tickets AS b JOIN service_tickets AS t USING (ticket_id) SET "
+            "b.current_status = t.current_status, b.assigned_agent_id = t.assigned_agent_id, "
+            "b.last_action_at = t.last_action_at, b.paused_minutes = t.paused_minutes")
+
+
+ELIGIBLE = ("current_status = 'pending' AND assigned_agent_id IS NULL AND priority = 'medium' "
+            "AND created_at <= %s")
+
+
+def p1_escalation(target: Target, repeat: int) -> Figure:
+    conn = connect(target)
+    now = q(conn, "SELECT UTC_TIMESTAMP()")[0][0]
+    cutoff = now - timedelta(days=1)
+    eligible = [r[0] for r in q(conn, f"SELECT ticket_id FROM service_tickets WHERE {ELIGIBLE}",
+                                (cutoff,))]
+    total = q(conn, "SELECT COUNT(*) FROM service_tickets")[0][0]
+    ids = ",".join(map(str, eligible)) or "0"
+    runs, naive, bare = [], [], []
+    for _ in range(repeat):
+        max_log = q(conn, "SELECT COALESCE(MAX(log_id), 0) FROM ticket_logs")[0][0]
+        runs.append(timed(lambda: q(conn, "CALL sp_escalate_priorities()")))
+        # Reset for the next run: the flow refuses this, so the triggers step aside.
+        q(conn, "DROP TRIGGER trg_ticket_logs_before_delete")
+        q(conn, "DROP TRIGGER trg_service_tickets_before_update")
+        q(conn, f"DELETE FROM ticket_logs WHERE log_id > {max_log}")
+        q(conn, f"UPDATE service_tickets SET priority = 'medium' WHERE ticket_id IN ({ids})")
+        reapply_triggers(target)
+    make_copies(conn)
+    app = connect(target, autocommit=False)
+    for rep in range(repeat):
+        def naive_loop() -> None:
+            rows = q(app, f"SELECT ticket_id FROM bench_tickets WHERE {ELIGIBLE}", (cutoff,))
+            app.commit()
+            for (tid,) in rows:
+                q(app, "UPDATE bench_tickets SET priority = 'high' WHERE ticket_id = %s", (tid,))
+                q(app, "INSERT INTO bench_logs (ticket_id, action_type, from_status, to_status, "
+                       "old_priority, new_priority, action_time) VALUES (%s, 'escalate', "
+                       "'pending', 'pending', 'medium', 'high', %s)", (tid, now))
+                app.commit()
+        if rep < 3:  # the slow loop: three runs are enough to see its spread
+            naive.append(timed(naive_loop))
+            q(app, f"UPDATE bench_tickets SET priority = 'medium' WHERE ticket_id IN ({ids})")
+            q(app, "TRUNCATE TABLE bench_logs")
+            app.commit()
+        bare.append(timed(lambda: (q(app, f"UPDATE bench_tickets SET priority = 'high' "
+                                          f"WHERE {ELIGIBLE}", (cutoff,)), app.commit())))
+        q(app, f"UPDATE bench_tickets SET priority = 'medium' WHERE ticket_id IN ({ids})")
+        app.commit()
+    app.close()
+    conn.close()
+    fig = Figure("P1", f"sp_escalate_priorities, {len(eligible)} of {total} tickets "
+                       f"({100 * len(eligible) / max(total, 1):.1f}%) eligible",
+                 "(b) bare set-based UPDATE, no log", runs, bare,
+                 goal="≥ 20× faster than (a); ≤ 2× (b)")
+    speedup = statistics.median(naive) / fig.median
+    fig.notes.append(f"(a) app-side loop, one commit per row: median "
+                     f"{statistics.median(naive):.3f} s, min {min(naive):.3f}, "
+                     f"max {max(naive):.3f}; the procedure is {speedup:.1f}× faster")
+    fig.passed = speedup >= 20 and fig.ratio <= 2
+    fig.extra = {"naive_runs": naive, "speedup_vs_naive": speedup}  # type: ignore[attr-defined]
+    return fig
+
+
+def p2_overdue(target: Target, repeat: int, grow_to: int) -> Figure:
+    conn = connect(target)
+    size = lambda: len(q(conn, "CALL sp_overdue_report(60)"))  # noqa: E731
+    result = size()
+
+    def measure() -> list[float]:
+        return [timed(lambda: q(conn, "CALL sp_overdue_report(60)")) for _ in range(repeat * 4)]
+
+    measure()  # warm the buffer pool
+    before = measure()
+    total = q(conn, "SELECT COUNT(*) FROM service_tickets")[0][0]
+    customer = q(conn, "SELECT MIN(customer_id) FROM customers")[0][0]
+    # Grow the table 4x with open tickets outside the window (fresh, low priority:
+    # due in 72 h), the rows a scan of all open tickets would have to read.
+    added = 0
+    while added < grow_to - total:
+        n = min(10_000, grow_to - total - added)
+        with conn.cursor() as cur:
+            cur.executemany("INSERT INTO service_tickets (customer_id, subject, priority) "
+                            "VALUES (%s, 'bench filler', 'low')", [(customer,)] * n)
+        added += n
+    result_after = size()
+    measure()
+    after = measure()
+    plan = q(conn, "EXPLAIN SELECT ticket_id, priority, current_status, assigned_agent_id, "
+                   "deadline FROM service_tickets WHERE current_status IN ('pending', "
+                   "'in_progress') AND deadline < UTC_TIMESTAMP() + INTERVAL 60 MINUTE "
+                   "ORDER BY deadline, ticket_id")
+    conn.close()
+    fig = Figure("P2", f"sp_overdue_report(60) after the table grew {total} → {grow_to} "
+                       f"({result} rows returned before, {result_after} after)",
+                 "the same call before it grew", after, before, goal="≤ 1.3×")
+    access, key, extra = plan[0][3], plan[0][5], plan[0][-1]
+    fig.notes.append(f"EXPLAIN: type={access}, key={key}, extra={extra}")
+    fig.passed = fig.ratio <= 1.3 and access == "range" and "Using index" in (extra or "")
+    return fig
+
+
+def p3_single_action(target: Target, repeat: int, actions: int) -> Figure:
+    conn = connect(target)
+    make_copies(conn)
+    pending = [r[0] for r in q(conn, "SELECT ticket_id FROM service_tickets WHERE "
+                                     "current_status = 'pending' ORDER BY ticket_id "
+                                     f"LIMIT {actions * repeat}")]
+    available = q(conn, "SELECT COUNT(*) FROM service_tickets WHERE current_status = 'pending'")
+    # leave at least two thirds of the pending tickets for P4's claims
+    actions = min(len(pending), available[0][0] // 3) // repeat
+    pending = pending[:actions * repeat]
+    now = q(conn, "SELECT UTC_TIMESTAMP()")[0][0]
+    app = connect(target, autocommit=False)
+    trigger, naive, floor = [], [], []
+    # The trigger path closes real pending tickets, a different set each run;
+    # the baselines do the same work on the trigger-less copies of those rows.
+    for rep in range(repeat):
+        a = b = c = pending[rep * actions:(rep + 1) * actions]
+
+        def through_trigger(ids: list[int] = a) -> None:
+            for tid in ids:
+                q(app, "INSERT INTO ticket_logs (ticket_id, action_type) VALUES (%s, 'close')",
+                  (tid,))
+                app.commit()
+
+        def app_side(ids: list[int] = b) -> None:
+            for tid in ids:
+                q(app, "INSERT INTO bench_logs (ticket_id, action_type, from_status, to_status, "
+                       "action_time) VALUES (%s, 'close', 'pending', 'closed', %s)", (tid, now))
+                q(app, "UPDATE bench_tickets SET current_status = 'closed', closed_at = %s, "
+                       "last_action_at = %s WHERE ticket_id = %s", (now, now, tid))
+                app.commit()
+
+        def bare_insert(ids: list[int] = c) -> None:
+            for tid in ids:
+                q(app, "INSERT INTO bench_logs (ticket_id, action_type, from_status, to_status, "
+                       "action_time) VALUES (%s, 'close', 'pending', 'closed', %s)", (tid, now))
+                app.commit()
+
+        trigger.append(timed(through_trigger))
+        naive.append(timed(app_side))
+        floor.append(timed(bare_insert))
+    app.close()
+    conn.close()
+    fig = Figure("P3", f"{actions} actions, one per transaction, through the status-flow "
+                       "trigger (one INSERT)",
+                 "(a) app on trigger-less copies: INSERT log + UPDATE ticket, one commit",
+                 trigger, naive, goal="≤ 1.0× (a)")
+    fig.notes.append(f"(b) the bare log INSERT alone: median {statistics.median(floor):.3f} s; "
+                     f"trigger path is {fig.median / statistics.median(floor):.2f}× the floor")
+    fig.passed = fig.ratio <= 1.0
+    return fig
+
+
+def p4_claims(target: Target, seconds: float) -> Figure:
+    conn = connect(target)
+    agents = [r[0] for r in q(conn, "SELECT agent_id FROM agents WHERE is_active LIMIT 8")]
+    conn.close()
+
+    def run(n_agents: int) -> tuple[float, list[int], int]:
+        claimed: list[int] = []
+        deadlocks = [0]
+        lock = threading.Lock()
+        stop = time.perf_counter() + seconds
+
+        def agent(agent_id: int) -> None:
+            c = connect(target)
+            try:
+                while time.perf_counter() < stop:
+                    try:
+                        q(c, "CALL sp_claim_next_ticket(%s, @t)", (agent_id,))
+                        got = q(c, "SELECT @t")[0][0]
+                    except pymysql.err.OperationalError as exc:
+                        if exc.args[0] not in (1205, 1213):
+                            raise
+                        with lock:
+                            deadlocks[0] += 1
+                        continue
+                    if got is None:
+                        return
+                    with lock:
+                        claimed.append(got)
+            finally:
+                c.close()
+
+        threads = [threading.Thread(target=agent, args=(agents[i % len(agents)],))
+                   for i in range(n_agents)]
+        started = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return len(claimed) / (time.perf_counter() - started), claimed, deadlocks[0]
+
+    single = [run(1) for _ in range(3)]
+    eight = [run(8) for _ in range(3)]
+    claimed = [t for _, c, _ in single + eight for t in c]
+    twice = len(claimed) - len(set(claimed))
+    deadlocks = sum(d for _, _, d in single + eight)
+    fig = Figure("P4", "sp_claim_next_ticket, 8 concurrent agents (claims/s)",
+                 "the same with 1 agent", [r for r, _, _ in eight], [r for r, _, _ in single],
+                 unit="claims/s", goal="≥ 1×; none claimed twice")
+    fig.notes.append(f"claimed twice: {twice}; deadlocks or lock timeouts: {deadlocks}; "
+                     f"{len(claimed)} claims in all")
+    fig.passed = fig.ratio >= 1.0 and twice == 0
+    return fig
+
+
+def p5_deploy(srv: server.ThrowawayServer, repeat: int) -> list[Figure]:
+    admin = connect(srv.target, database=None)
+    round_trip = [timed(lambda: q(admin, "SELECT 1")) for _ in range(repeat * 20)]
+    create = []
+    for i in range(repeat):
+        q(admin, "CREATE DATABASE IF NOT EXISTS bench_ddl")
+        create.append(timed(lambda i=i: q(admin, f"CREATE TABLE bench_ddl.t{i} "
+                                                 "(id INT PRIMARY KEY)")))
+    q(admin, "DROP DATABASE bench_ddl")
+    fresh, noop = [], []
+    for i in range(repeat):
+        target = srv.target.with_database(f"bench_up_{i}")
+        fresh.append(timed(lambda t=target: migrate.up(t, lambda _line: None)))
+        noop.append(timed(lambda t=target: migrate.up(t, lambda _line: None)))
+    cli = []
+    for i in range(repeat):
+        target = srv.target.with_database(f"bench_up_{i}")
+        cli.append(timed(lambda t=target: subprocess.run(
+            [sys.executable, str(ROOT / "deploy.py"), "--url", t.url(), "up"],
+            capture_output=True, check=True)))
+        q(admin, f"DROP DATABASE bench_up_{i}")
+    admin.close()
+    full = Figure("P5", "up on an empty database (every file)", "one CREATE TABLE", fresh, create,
+                  goal="report")
+    trip = statistics.median(round_trip)
+    full.notes.append(f"a bare SELECT 1 round trip: median {trip * 1e3:.3f} ms "
+                      f"(up = {full.median / trip:.0f} round trips)")
+    full.passed = None
+    empty = Figure("P5", "no-op up (nothing pending), in-process", "a SELECT 1 round trip", noop,
+                   round_trip, goal="under 1 s")
+    empty.notes.append(f"`python deploy.py up` no-op as a process, interpreter start included: "
+                       f"median {statistics.median(cli):.3f} s")
+    empty.passed = max(noop) < 1.0 and statistics.median(cli) < 1.0
+    return [full, empty]
+
+
+def p6_sample(srv: server.ThrowawayServer, tickets: int) -> Figure:
+    target = srv.target.with_database("bench_sample")
+    migrate.up(target, lambda _line: None)
+    quiet = Console(quiet=True)
+    runs, bare = [], []
+    counts: dict[str, int] = {}
+    started = time.perf_counter()
+    counts = sample.load(target, tickets, seed=11, console=quiet)
+    elapsed = time.perf_counter() - started
+    rows = counts["service_tickets"] + counts["ticket_logs"]
+    runs.append(rows / elapsed)
+    # The same ticket and log rows, bare: multi-row INSERTs into trigger-less copies.
+    conn = connect(target, autocommit=False)
+    q(conn, "CREATE TABLE bare_tickets LIKE service_tickets")
+    q(conn, "CREATE TABLE bare_logs LIKE ticket_logs")
+    ticket_rows = q(conn, "SELECT ticket_id, customer_id, category_id, subject, description, "
+                          "priority, created_at FROM service_tickets")
+    log_rows = q(conn, "SELECT ticket_id, action_type, agent_id, action_time FROM ticket_logs")
+
+    def bare_load() -> None:
+        with conn.cursor() as cur:
+            for i in range(0, len(ticket_rows), sample.BATCH):
+                cur.executemany("INSERT INTO bare_tickets (ticket_id, customer_id, category_id, "
+                                "subject, description, priority, created_at) "
+                                "VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                                ticket_rows[i:i + sample.BATCH])
+                conn.commit()
+            for i in range(0, len(log_rows), sample.BATCH * 4):
+                cur.executemany("INSERT INTO bare_logs (ticket_id, action_type, agent_id, "
+                                "action_time) VALUES (%s, %s, %s, %s)",
+                                log_rows[i:i + sample.BATCH * 4])
+                conn.commit()
+
+    bare.append(rows / timed(bare_load))
+    conn.close()
+    admin = connect(target)
+    q(admin, "DROP DATABASE bench_sample")
+    admin.close()
+    fig = Figure("P6", f"deploy.py sample, {tickets} tickets + {counts['ticket_logs']} log rows "
+                       "through the flow (rows/s)",
+                 "bare multi-row INSERT of the same rows, no triggers", runs, bare,
+                 unit="rows/s", goal="report")
+    fig.notes.append(f"sample took {elapsed:.1f} s ({tickets / elapsed:.0f} tickets/s, "
+                     f"{sample.WORKERS} connections)")
+    return fig
+
+
+def render(figures: list[Figure], meta: dict) -> Table:
+    table = Table(title=f"ticketdb bench: {meta['server']} on {meta['machine']}, {meta['date']}")
+    for col in ("id", "measure", "median", "min", "max", "baseline", "baseline median", "ratio",
+                "goal", "met"):
+        table.add_column(col)
+
+    def fmt(v: float, unit: str) -> str:
+        return f"{v:,.0f} {unit}" if unit != "s" else f"{v * 1000:,.1f} ms"
+
+    for f in figures:
+        met = {True: "yes", False: "NO", None: "-"}[f.passed]
+        table.add_row(f.id, f.what, fmt(f.median, f.unit), fmt(min(f.runs), f.unit),
+                      fmt(max(f.runs), f.unit), f.baseline, fmt(f.base_median, f.unit),
+                      f"{f.ratio:.2f}×", f.goal, met)
+    return table
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--tickets", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    args = parser.parse_args()
+    # MySQL's own durability defaults (the test servers relax them for speed):
+    # every commit is on disk, as in production.
+    srv = server.start(extra_args=["--innodb-buffer-pool-size=6G",
+                                   "--innodb-flush-log-at-trx-commit=1", "--sync-binlog=1"])
+    figures: list[Figure] = []
+    try:
+        target = srv.target.with_database("ticketdb")
+        console.print(f"server: {srv.kind} {srv.version}; loading {args.tickets} tickets")
+        migrate.up(target, lambda _line: None)
+        started = time.perf_counter()
+        sample.load(target, args.tickets, console=console)
+        console.print(f"sample loaded in {time.perf_counter() - started:.0f} s")
+        steps = [
+            ("P5", lambda: figures.extend(p5_deploy(srv, args.repeat))),
+            ("P6", lambda: figures.append(p6_sample(srv, max(2_000, args.tickets // 50)))),
+            ("P1", lambda: figures.append(p1_escalation(target, args.repeat))),
+            ("P3", lambda: figures.append(p3_single_action(target, args.repeat, 1_000))),
+            ("P4", lambda: figures.append(p4_claims(target, 3.0))),
+            ("P2", lambda: figures.append(p2_overdue(target, args.repeat, 4 * args.tickets))),
+        ]
+        for name, step in steps:
+            console.print(f"measuring {name} …")
+            step()
+        meta = {"date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+                "server": f"{srv.kind} {srv.version}",
+                "machine": f"{platform.machine()}, {_cores()} cores, {_memory()}",
+                "tickets": args.tickets, "repeat": args.repeat}
+    finally:
+        srv.stop()
+    console.print(render(figures, meta))
+    for f in figures:
+        for note in f.notes:
+            console.print(f"{f.id}: {note}")
+    args.out.mkdir(parents=True, exist_ok=True)
+    data = {"meta": meta, "figures": [
+        {**asdict(f), "median": f.median, "min": min(f.runs), "max": max(f.runs),
+         "base_median": f.base_median, "ratio": f.ratio, **getattr(f, "extra", {})}
+        for f in figures]}
+    path = args.out / f"bench-{datetime.now(UTC):%Y%m%d-%H%M%S}.json"
+    path.write_text(json.dumps(data, indent=2, default=str))
+    (args.out / "latest.json").write_text(json.dumps(data, indent=2, default=str))
+    console.print(f"figures written to {path}")
+    return 0
+
+
+def _cores() -> int:
+    import os
+
+    return os.cpu_count() or 0
+
+
+def _memory() -> str:
+    try:
+        lines = Path("/proc/meminfo").read_text().splitlines()
+        kb = int(next(line for line in lines if line.startswith("MemTotal")).split()[1])
+        return f"{kb / 1024 / 1024:.0f} GiB"
+    except (OSError, StopIteration):
+        return "unknown memory"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
