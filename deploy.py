@@ -124,12 +124,7 @@ def cli(ctx: click.Context, url: str | None, defaults_file: str | None, ssl_ca: 
 def plan(obj: Context) -> None:
     """Print what `up` would run, statement by statement; run nothing."""
     target = obj.target()
-    conn = migrate.open_existing(target)
-    try:
-        states = migrate.file_states(conn, obj.source_dir)
-    finally:
-        if conn:
-            conn.close()
+    states = migrate.read_states(target, obj.source_dir)
     for problem in migrate.blocking_problems(states):
         err_console.print(f"warning: up would refuse: {problem}")
     console.print(f"-- plan for {target.display()}")
@@ -160,12 +155,7 @@ def up(obj: Context, lock_timeout: int, with_roles: bool) -> None:
 def status(obj: Context, as_json: bool) -> None:
     """One row per file: applied, pending, failed or changed since applied."""
     target = obj.target()
-    conn = migrate.open_existing(target)
-    try:
-        states = migrate.file_states(conn, obj.source_dir)
-    finally:
-        if conn:
-            conn.close()
+    states = migrate.read_states(target, obj.source_dir)
     rows = [
         {
             "file": s.file.path,

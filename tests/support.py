@@ -11,6 +11,8 @@ import pymysql
 import pytest
 from pymysql.connections import Connection
 
+from ticketdb.connection import fetch_dicts
+
 _seq = itertools.count(1)
 
 
@@ -37,12 +39,7 @@ def execute(conn: Connection, sql: str, args: Any = None) -> int:
 
 def call(conn: Connection, proc: str, *args: Any) -> list[dict]:
     """CALL a procedure; returns the rows of its first result set as dicts."""
-    with conn.cursor(pymysql.cursors.DictCursor) as cur:
-        cur.callproc(proc, args)
-        rows = list(cur.fetchall())
-        while cur.nextset():
-            pass
-    return rows
+    return fetch_dicts(conn, f"CALL {proc}({', '.join(['%s'] * len(args))})", args)
 
 
 def customer(conn: Connection, tier: str = "standard") -> int:

@@ -7,6 +7,8 @@ import shutil
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pymysql
@@ -303,26 +305,28 @@ def test_verify_could_not_check(empty_db):
     assert "could not check" in result.stderr
 
 
-def test_up_refuses_a_read_only_server(fresh_db):
-    admin = connect(fresh_db)
+@contextmanager
+def server_setting(target: Target, name: str, value: str, normal: str) -> Iterator[None]:
+    """SET GLOBAL name for the duration of a block, then back to normal."""
+    admin = connect(target)
     try:
-        execute(admin, "SET GLOBAL read_only = ON")
-        result = run(fresh_db, "up")
+        execute(admin, f"SET GLOBAL {name} = {value}")
+        yield
     finally:
-        execute(admin, "SET GLOBAL read_only = OFF")
+        execute(admin, f"SET GLOBAL {name} = {normal}")
         admin.close()
+
+
+def test_up_refuses_a_read_only_server(fresh_db):
+    with server_setting(fresh_db, "read_only", "ON", "OFF"):
+        result = run(fresh_db, "up")
     assert result.returncode == 1
     assert "read-only" in result.stderr
 
 
 def test_up_warns_when_the_event_scheduler_is_off(fresh_db):
-    admin = connect(fresh_db)
-    try:
-        execute(admin, "SET GLOBAL event_scheduler = OFF")
+    with server_setting(fresh_db, "event_scheduler", "OFF", "ON"):
         result = run(fresh_db, "up")
-    finally:
-        execute(admin, "SET GLOBAL event_scheduler = ON")
-        admin.close()
     assert result.returncode == 0
     assert "warning: event_scheduler is OFF" in result.stdout
 

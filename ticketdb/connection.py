@@ -162,6 +162,18 @@ def with_tls(target: Target, ca: str | None, cert: str | None, key: str | None) 
     )
 
 
+def fetch_dicts(conn: pymysql.connections.Connection, sql: str,
+                args: object = None) -> list[dict]:
+    """Run a statement (a CALL too) and return its first result set as dicts,
+    reading past the CALL's status result."""
+    with conn.cursor(pymysql.cursors.DictCursor) as cur:
+        cur.execute(sql, args)
+        rows = list(cur.fetchall())
+        while cur.nextset():
+            pass
+    return rows
+
+
 def connect(target: Target, database: str | None = "", *, autocommit: bool = True,
             connect_timeout: int = 10) -> pymysql.connections.Connection:
     """Open a session set up for ticketdb. database='' means target.database,

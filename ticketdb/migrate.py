@@ -323,6 +323,16 @@ def up(target: Target, echo: Echo, lock_timeout: int = 60, root: Path = ROOT) ->
         conn.close()  # also releases the deploy lock
 
 
+def read_states(target: Target, root: Path = ROOT) -> list[FileState]:
+    """The state of every file, read without writing anything (plan, status)."""
+    conn = open_existing(target)
+    try:
+        return file_states(conn, root)
+    finally:
+        if conn:
+            conn.close()
+
+
 def open_existing(target: Target) -> Connection | None:
     """A connection to the target database, or None when it does not exist yet."""
     conn = connect(target, database=None)

@@ -4,23 +4,12 @@ loaded, the automation run once, and the reports a support lead reads."""
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
-import pymysql
 from rich.console import Console
 from rich.table import Table
 
 from ticketdb import migrate, sample, server
-from ticketdb.connection import Target, connect
-
-
-def call(conn: pymysql.connections.Connection, sql: str, args: Any = None) -> list[dict]:
-    with conn.cursor(pymysql.cursors.DictCursor) as cur:
-        cur.execute(sql, args)
-        rows = list(cur.fetchall())
-        while cur.nextset():
-            pass
-    return rows
+from ticketdb.connection import Target, connect, fetch_dicts
 
 
 def table(title: str, rows: list[dict], limit: int = 12, caption: str = "") -> Table:
@@ -38,28 +27,28 @@ def automation_report(target: Target, console: Console) -> None:
     """Run the scheduled jobs once, then print what they did and the reports."""
     conn = connect(target)
     try:
-        escalated = call(conn, "CALL sp_escalate_priorities()")[0]["escalated"]
-        alerts = call(conn, "CALL sp_generate_alerts(60)")[0]["alerts_written"]
-        snapshot = call(conn, "CALL sp_snapshot_urgent_tickets(UTC_DATE())")[0]["tickets"]
+        escalated = fetch_dicts(conn, "CALL sp_escalate_priorities()")[0]["escalated"]
+        alerts = fetch_dicts(conn, "CALL sp_generate_alerts(60)")[0]["alerts_written"]
+        snapshot = fetch_dicts(conn, "CALL sp_snapshot_urgent_tickets(UTC_DATE())")[0]["tickets"]
         console.rule("automation, run once")
         console.print(f"sp_escalate_priorities: {escalated} ticket(s) escalated")
         console.print(f"sp_generate_alerts(60): {alerts} alert(s) written")
         console.print(f"sp_snapshot_urgent_tickets(today): {snapshot} ticket(s) on the list")
-        console.print(table("Escalations made", call(
+        console.print(table("Escalations made", fetch_dicts(
             conn, "SELECT l.ticket_id, l.old_priority, l.new_priority, t.current_status, "
                   "t.created_at, t.deadline FROM ticket_logs AS l JOIN service_tickets AS t "
                   "ON t.ticket_id = l.ticket_id WHERE l.action_type = 'escalate' "
                   "ORDER BY l.log_id DESC LIMIT 200"), limit=8))
-        console.print(table("Alerts written", call(
+        console.print(table("Alerts written", fetch_dicts(
             conn, "SELECT alert_type, COUNT(*) AS alerts, MIN(deadline) AS earliest_deadline, "
                   "MAX(deadline) AS latest_deadline FROM ticket_alerts GROUP BY alert_type")))
-        overdue = call(conn, "CALL sp_overdue_report(60)")
+        overdue = fetch_dicts(conn, "CALL sp_overdue_report(60)")
         console.print(table("Overdue report: sp_overdue_report(60)", overdue, limit=15))
-        now = call(conn, "SELECT UTC_TIMESTAMP() AS now")[0]["now"]
-        efficiency = call(conn, "CALL sp_agent_efficiency(%s, %s)",
+        now = fetch_dicts(conn, "SELECT UTC_TIMESTAMP() AS now")[0]["now"]
+        efficiency = fetch_dicts(conn, "CALL sp_agent_efficiency(%s, %s)",
                           (now - timedelta(days=30), now))
         console.print(table("Agent efficiency, last 30 days: sp_agent_efficiency", efficiency))
-        console.print(table("Morning list: daily_urgent_tickets (today)", call(
+        console.print(table("Morning list: daily_urgent_tickets (today)", fetch_dicts(
             conn, "SELECT ticket_id, reason, priority, current_status, customer_tier, "
                   "minutes_left FROM daily_urgent_tickets WHERE snapshot_date = UTC_DATE() "
                   "ORDER BY minutes_left LIMIT 200"), limit=8))
