@@ -39,7 +39,6 @@ ALREADY_DONE = {
     1359,  # trigger exists
     1537,  # event exists
     1826,  # duplicate foreign key constraint
-    4025,  # MariaDB: duplicate CHECK constraint name
 }
 
 
