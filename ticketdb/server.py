@@ -18,6 +18,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -179,10 +180,18 @@ def _start_local(server_id: int, extra_args: list[str], keep: bool) -> Throwaway
         args += ["--mysqlx=OFF", f"--secure-file-priv={workdir}", "--gtid-mode=ON",
                  "--enforce-gtid-consistency=ON"]
     log = open(workdir / "stdout.log", "wb")  # noqa: SIM115 - lives as long as the server
-    executor = TCPExecutor(args, host="127.0.0.1", port=port, timeout=90,
-                           stdout=log, stderr=subprocess.STDOUT)
+    executor = None
     try:
-        executor.start()
+        if keep:
+            # mirakuru kills what it started when Python exits; a kept server
+            # must outlive us, so it gets its own session and we only wait.
+            subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
+                             start_new_session=True)
+            _wait_for_port(port, 90)
+        else:
+            executor = TCPExecutor(args, host="127.0.0.1", port=port, timeout=90,
+                                   stdout=log, stderr=subprocess.STDOUT)
+            executor.start()
     except Exception as exc:
         error_log = (workdir / "error.log")
         tail = error_log.read_text()[-1500:] if error_log.exists() else ""
@@ -195,6 +204,16 @@ def _start_local(server_id: int, extra_args: list[str], keep: bool) -> Throwaway
         server._stop = [executor.stop, lambda: shutil.rmtree(workdir, ignore_errors=True),
                         log.close]
     return server
+
+
+def _wait_for_port(port: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise TimeoutError(f"nothing listens on port {port} after {timeout} s")
 
 
 def _server_version(target: Target) -> str:
