@@ -182,6 +182,9 @@ def connect(target: Target, database: str | None = "", *, autocommit: bool = Tru
     if target.ssl_ca or target.ssl_cert:
         ssl = {k: v for k, v in
                (("ca", target.ssl_ca), ("cert", target.ssl_cert), ("key", target.ssl_key)) if v}
+        for kind, path in ssl.items():
+            if not Path(path).is_file():
+                raise ConnectionSettingsError(f"TLS {kind} file {path} cannot be read")
     conn = pymysql.connect(
         host=target.host,
         port=target.port,
