@@ -236,12 +236,31 @@ def sandbox_cmd(tickets: int, keep: bool) -> None:
     sandbox.run(console, tickets=tickets, keep=keep)
 
 
+def _known_password() -> str | None:
+    """The password of --url or TICKETDB_URL, to scrub it from an unexpected error."""
+    urls = [a.split("=", 1)[1] for a in sys.argv if a.startswith("--url=")]
+    urls += [sys.argv[i + 1] for i, a in enumerate(sys.argv[:-1]) if a == "--url"]
+    urls.append(os.environ.get("TICKETDB_URL", ""))
+    for url in urls:
+        try:
+            if url and connection.from_url(url).password:
+                return connection.from_url(url).password
+        except ConnectionSettingsError:
+            continue
+    return None
+
+
 def main() -> None:
     try:
         cli(standalone_mode=True)
     except KeyboardInterrupt:
         err_console.print("interrupted")
         sys.exit(130)
+    except Exception as exc:  # a bug: still one line, and never the password
+        if os.environ.get("TICKETDB_DEBUG"):
+            raise
+        fail(f"unexpected {type(exc).__name__}: {exc} (TICKETDB_DEBUG=1 shows the traceback)",
+             1, _known_password())
 
 
 if __name__ == "__main__":
