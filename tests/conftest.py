@@ -72,3 +72,17 @@ def fresh_conn(fresh_db: Target) -> Iterator[pymysql.connections.Connection]:
     c = connect(fresh_db)
     yield c
     c.close()
+
+
+@pytest.fixture(scope="module")
+def scheduler_off(mysql_server: server.ThrowawayServer) -> Iterator[None]:
+    """The shipped events run every minute in every test database; tests that
+    count alerts or escalations, or compare checksums, turn the scheduler off
+    so that a run landing mid-test cannot change what they count."""
+    admin = connect(mysql_server.target, database=None)
+    with admin.cursor() as cur:
+        cur.execute("SET GLOBAL event_scheduler = OFF")
+    yield
+    with admin.cursor() as cur:
+        cur.execute("SET GLOBAL event_scheduler = ON")
+    admin.close()

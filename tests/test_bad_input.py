@@ -11,6 +11,8 @@ from support import expect_error, query
 from ticketdb import history, sample
 from ticketdb.connection import connect
 
+pytestmark = pytest.mark.usefixtures("scheduler_off")
+
 CHECK = (3819, 4025)  # a CHECK constraint failed: MySQL, MariaDB
 FLOW = 1644  # SQLSTATE 45000 raised by a trigger or procedure
 

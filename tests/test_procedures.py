@@ -21,6 +21,8 @@ from support import (
     utcnow,
 )
 
+pytestmark = pytest.mark.usefixtures("scheduler_off")
+
 # --- sp_assign_ticket ---------------------------------------------------------
 
 
