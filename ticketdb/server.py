@@ -120,16 +120,16 @@ def start(kind: str | None = None, *, server_id: int = 1, extra_args: list[str] 
             raise ServerError("TICKETDB_SERVER=url needs TICKETDB_TEST_URL")
         return ThrowawayServer("url", from_url(url))
     if kind == "docker":
-        return _start_docker()
+        return _start_docker(extra_args or [])
     return _start_local(server_id=server_id, extra_args=extra_args or [], keep=keep)
 
 
-def _start_docker() -> ThrowawayServer:
+def _start_docker(extra_args: list[str]) -> ThrowawayServer:
     from testcontainers.mysql import MySqlContainer
 
     container = MySqlContainer(MYSQL_IMAGE, username="root", password="ticketdb-test")
     container.with_command(" ".join([*_SERVER_ARGS, "--server-id=1", "--gtid-mode=ON",
-                                     "--enforce-gtid-consistency=ON"]))
+                                     "--enforce-gtid-consistency=ON", *extra_args]))
     container.start()
     target = Target(host=container.get_container_host_ip(),
                     port=int(container.get_exposed_port(3306)),
