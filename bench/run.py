@@ -171,10 +171,11 @@ def p2_overdue(target: Target, repeat: int, grow_to: int) -> Figure:
     # due in 72 h), the rows a scan of all open tickets would have to read.
     added = 0
     while added < grow_to - total:
-        n = min(10_000, grow_to - total - added)
-        with conn.cursor() as cur:
-            cur.executemany("INSERT INTO service_tickets (customer_id, subject, priority) "
-                            "VALUES (%s, 'bench filler', 'low')", [(customer,)] * n)
+        n = min(5_000, grow_to - total - added)
+        q(conn, "START TRANSACTION")
+        q(conn, "INSERT INTO service_tickets (customer_id, subject, priority) VALUES "
+                + ", ".join(["(%s, 'bench filler', 'low')"] * n), [customer] * n)
+        q(conn, "COMMIT")
         added += n
     result_after = size()
     measure()
@@ -431,29 +432,35 @@ def main() -> int:
             ("P4", lambda: figures.append(p4_claims(target, 3.0))),
             ("P2", lambda: figures.append(p2_overdue(target, args.repeat, 4 * args.tickets))),
         ]
-        for name, step in steps:
-            console.print(f"measuring {name} …")
-            step()
         meta = {"date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
                 "server": f"{srv.kind} {srv.version}",
                 "machine": f"{platform.machine()}, {_cores()} cores, {_memory()}",
                 "tickets": args.tickets, "repeat": args.repeat}
+        for name, step in steps:
+            console.print(f"measuring {name} …")
+            step()
+            save(args.out, meta, figures)  # what is measured survives a later failure
     finally:
         srv.stop()
     console.print(render(figures, meta))
     for f in figures:
         for note in f.notes:
             console.print(f"{f.id}: {note}")
-    args.out.mkdir(parents=True, exist_ok=True)
+    path = save(args.out, meta, figures)
+    console.print(f"figures written to {path} and {args.out / 'latest.json'}")
+    return 0
+
+
+def save(out: Path, meta: dict, figures: list[Figure]) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
     data = {"meta": meta, "figures": [
         {**asdict(f), "median": f.median, "min": min(f.runs), "max": max(f.runs),
          "base_median": f.base_median, "ratio": f.ratio, **getattr(f, "extra", {})}
         for f in figures]}
-    path = args.out / f"bench-{datetime.now(UTC):%Y%m%d-%H%M%S}.json"
-    path.write_text(json.dumps(data, indent=2, default=str))
-    (args.out / "latest.json").write_text(json.dumps(data, indent=2, default=str))
-    console.print(f"figures written to {path}")
-    return 0
+    path = out / f"bench-{meta['date'].replace(' ', '-').replace(':', '')}.json"
+    for p in (path, out / "latest.json"):
+        p.write_text(json.dumps(data, indent=2, default=str))
+    return path
 
 
 def _cores() -> int:
