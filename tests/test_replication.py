@@ -46,83 +46,73 @@ def deployed(pair) -> tuple[Target, Target]:
     return target, replica.target.with_database("ticketdb")
 
 
+@pytest.fixture
+def both(deployed) -> Iterator[tuple]:
+    """A connection to the primary and one to the replica, closed afterwards."""
+    p, r = connect(deployed[0]), connect(deployed[1])
+    yield p, r
+    p.close()
+    r.close()
+
+
 def tables(conn) -> list[str]:
     return [r[0] for r in query(conn, "SELECT TABLE_NAME FROM information_schema.TABLES WHERE "
                                       "TABLE_SCHEMA = DATABASE() ORDER BY TABLE_NAME")]
 
 
-def test_the_replica_has_the_same_schema(deployed):
+def test_the_replica_has_the_same_schema(deployed, both):
     p_target, r_target = deployed
-    p, r = connect(p_target), connect(r_target)
-    try:
-        live_p = verify.snapshot(p, p_target.database)
-        live_r = verify.snapshot(r, r_target.database)
-        events_r = live_r.pop("event")
-        assert {name: values[5] for name, values in events_r.items()} == {
-            (name,): "SLAVESIDE_DISABLED" for name in
-            ("ev_escalate_priorities", "ev_generate_alerts", "ev_snapshot_urgent_tickets")}
-        live_p.pop("event")
-        assert verify.compare(live_p, live_r) == []
-    finally:
-        p.close()
-        r.close()
+    p, r = both
+    live_p = verify.snapshot(p, p_target.database)
+    live_r = verify.snapshot(r, r_target.database)
+    events_r = live_r.pop("event")
+    assert {name: values[5] for name, values in events_r.items()} == {
+        (name,): "SLAVESIDE_DISABLED" for name in
+        ("ev_escalate_priorities", "ev_generate_alerts", "ev_snapshot_urgent_tickets")}
+    live_p.pop("event")
+    assert verify.compare(live_p, live_r) == []
 
 
-def test_every_table_has_the_same_checksum_on_both(deployed):
-    p_target, r_target = deployed
-    p, r = connect(p_target), connect(r_target)
-    try:
-        names = tables(p)
-        assert names == tables(r)
-        assert one(p, "SELECT COUNT(*) FROM ticket_logs") > 400
-        for name in names:
-            assert one(p, f"CHECKSUM TABLE {name}")[1] == one(r, f"CHECKSUM TABLE {name}")[1], name
-    finally:
-        p.close()
-        r.close()
+def test_every_table_has_the_same_checksum_on_both(both):
+    p, r = both
+    names = tables(p)
+    assert names == tables(r)
+    assert one(p, "SELECT COUNT(*) FROM ticket_logs") > 400
+    for name in names:
+        assert one(p, f"CHECKSUM TABLE {name}")[1] == one(r, f"CHECKSUM TABLE {name}")[1], name
 
 
-def test_triggers_do_not_fire_twice_on_the_replica(deployed, pair):
-    p_target, r_target = deployed
-    p, r = connect(p_target), connect(r_target)
-    try:
-        execute(p, "INSERT INTO customers (name, email) VALUES ('Rep', 'rep@example.com')")
-        execute(p, "INSERT INTO service_tickets (customer_id, subject) "
-                   "VALUES (LAST_INSERT_ID(), 'replicated')")
-        tid = one(p, "SELECT LAST_INSERT_ID()")
-        execute(p, "INSERT INTO ticket_logs (ticket_id, action_type) VALUES (%s, 'close')", (tid,))
-        server.wait_for_replica(*pair)
-        assert one(r, "SELECT COUNT(*) FROM ticket_logs WHERE ticket_id = %s", (tid,)) == 1
-        assert one(r, "SELECT current_status FROM service_tickets WHERE ticket_id = %s",
-                   (tid,)) == "closed"
-    finally:
-        p.close()
-        r.close()
+def test_triggers_do_not_fire_twice_on_the_replica(both, pair):
+    p, r = both
+    execute(p, "INSERT INTO customers (name, email) VALUES ('Rep', 'rep@example.com')")
+    execute(p, "INSERT INTO service_tickets (customer_id, subject) "
+               "VALUES (LAST_INSERT_ID(), 'replicated')")
+    tid = one(p, "SELECT LAST_INSERT_ID()")
+    execute(p, "INSERT INTO ticket_logs (ticket_id, action_type) VALUES (%s, 'close')", (tid,))
+    server.wait_for_replica(*pair)
+    assert one(r, "SELECT COUNT(*) FROM ticket_logs WHERE ticket_id = %s", (tid,)) == 1
+    assert one(r, "SELECT current_status FROM service_tickets WHERE ticket_id = %s",
+               (tid,)) == "closed"
 
 
-def test_events_run_only_on_the_primary(deployed, pair):
-    p_target, r_target = deployed
-    p, r = connect(p_target), connect(r_target)
-    try:
-        execute(p, "DELETE FROM ticket_alerts")
-        execute(p, "ALTER EVENT ev_generate_alerts ON SCHEDULE EVERY 1 SECOND")
-        deadline = time.monotonic() + 15
-        while one(p, "SELECT COUNT(*) FROM ticket_alerts") == 0 and time.monotonic() < deadline:
-            time.sleep(0.25)
-        execute(p, "ALTER EVENT ev_generate_alerts ON SCHEDULE EVERY 1 MINUTE "
-                   "STARTS '2026-01-01 00:00:00'")
-        written = one(p, "SELECT COUNT(*) FROM ticket_alerts")
-        assert written > 0, "the primary's scheduler did not run the event"
-        server.wait_for_replica(*pair)
-        time.sleep(2)  # room for a (wrong) run on the replica
-        assert one(r, "SELECT COUNT(*) FROM ticket_alerts") == written
-        assert one(r, "SELECT STATUS FROM information_schema.EVENTS WHERE "
-                      "EVENT_NAME = 'ev_generate_alerts'") == "SLAVESIDE_DISABLED"
-        checksum = "CHECKSUM TABLE ticket_alerts"
-        assert one(p, checksum)[1] == one(r, checksum)[1]
-    finally:
-        p.close()
-        r.close()
+def test_events_run_only_on_the_primary(both, pair):
+    p, r = both
+    execute(p, "DELETE FROM ticket_alerts")
+    execute(p, "ALTER EVENT ev_generate_alerts ON SCHEDULE EVERY 1 SECOND")
+    deadline = time.monotonic() + 15
+    while one(p, "SELECT COUNT(*) FROM ticket_alerts") == 0 and time.monotonic() < deadline:
+        time.sleep(0.25)
+    execute(p, "ALTER EVENT ev_generate_alerts ON SCHEDULE EVERY 1 MINUTE "
+               "STARTS '2026-01-01 00:00:00'")
+    written = one(p, "SELECT COUNT(*) FROM ticket_alerts")
+    assert written > 0, "the primary's scheduler did not run the event"
+    server.wait_for_replica(*pair)
+    time.sleep(2)  # room for a (wrong) run on the replica
+    assert one(r, "SELECT COUNT(*) FROM ticket_alerts") == written
+    assert one(r, "SELECT STATUS FROM information_schema.EVENTS WHERE "
+                  "EVENT_NAME = 'ev_generate_alerts'") == "SLAVESIDE_DISABLED"
+    checksum = "CHECKSUM TABLE ticket_alerts"
+    assert one(p, checksum)[1] == one(r, checksum)[1]
 
 
 def test_up_refuses_the_replica(deployed):
