@@ -241,12 +241,13 @@ def _known_password() -> str | None:
     urls = [a.split("=", 1)[1] for a in sys.argv if a.startswith("--url=")]
     urls += [sys.argv[i + 1] for i, a in enumerate(sys.argv[:-1]) if a == "--url"]
     urls.append(os.environ.get("TICKETDB_URL", ""))
-    for url in urls:
+    for url in filter(None, urls):
         try:
-            if url and connection.from_url(url).password:
-                return connection.from_url(url).password
+            password = connection.from_url(url).password
         except ConnectionSettingsError:
             continue
+        if password:
+            return password
     return None
 
 

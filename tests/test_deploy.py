@@ -42,6 +42,21 @@ def history_rows(target: Target) -> int:
         conn.close()
 
 
+def status_of(target: Target, source: Path | None = None) -> dict[str, dict]:
+    """`status --json`, keyed by file."""
+    result = run(target, "status", "--json", source=source)
+    assert result.returncode == 0, result.stderr
+    return {f["file"]: f for f in json.loads(result.stdout)["files"]}
+
+
+def edit(source: Path, name: str, old: str, new: str) -> None:
+    """Change one file of a source copy, as a developer would."""
+    path = source / name
+    text = path.read_text()
+    assert old in text, (name, old)
+    path.write_text(text.replace(old, new))
+
+
 @pytest.fixture
 def source(tmp_path: Path) -> Path:
     """A copy of the project's SQL files that a test may edit."""
@@ -123,8 +138,7 @@ def test_status_json_has_one_entry_per_file(db):
 
 
 def test_status_before_anything_is_applied_shows_pending(empty_db):
-    data = json.loads(run(empty_db, "status", "--json").stdout)
-    assert {f["state"] for f in data["files"]} == {"pending"}
+    assert {f["state"] for f in status_of(empty_db).values()} == {"pending"}
 
 
 BROKEN = """CREATE TABLE broken_one (id INT PRIMARY KEY) ENGINE = InnoDB;
@@ -139,8 +153,7 @@ def test_a_failed_migration_resumes_at_the_failed_statement(empty_db, source):
     failed = run(empty_db, "up", source=source)
     assert failed.returncode == 1
     assert "sql/V900__broken.sql statement 2 (line 2): error 1146" in failed.stderr
-    entry = {f["file"]: f for f in json.loads(
-        run(empty_db, "status", "--json", source=source).stdout)["files"]}["sql/V900__broken.sql"]
+    entry = status_of(empty_db, source)["sql/V900__broken.sql"]
     assert (entry["state"], entry["statements_done"]) == ("failed", 1)
     path.write_text(BROKEN.replace("no_such_table", "broken_one"))
     fixed = run(empty_db, "up", source=source)
@@ -161,19 +174,15 @@ def test_a_failed_migration_whose_done_part_changed_is_refused(empty_db, source)
 
 
 def test_an_edited_applied_migration_is_refused_and_shown(db, source):
-    path = source / "sql" / "V004__categories.sql"
-    path.write_text(path.read_text().replace("VARCHAR(500)", "VARCHAR(600)"))
+    edit(source, "sql/V004__categories.sql", "VARCHAR(500)", "VARCHAR(600)")
     refused = run(db, "up", source=source)
     assert refused.returncode == 1
     assert "sql/V004__categories.sql: edited after it was applied" in refused.stderr
-    states = {f["file"]: f["state"] for f in json.loads(
-        run(db, "status", "--json", source=source).stdout)["files"]}
-    assert states["sql/V004__categories.sql"] == "changed"
+    assert status_of(db, source)["sql/V004__categories.sql"]["state"] == "changed"
 
 
 def test_a_changed_routine_is_reapplied(fresh_db, source):
-    path = source / "procedures" / "sp_ticket_trace.sql"
-    path.write_text(path.read_text().replace("for audits and complaints", "for audits"))
+    edit(source, "procedures/sp_ticket_trace.sql", "for audits and complaints", "for audits")
     result = run(fresh_db, "up", source=source)
     assert result.returncode == 0, result.stderr
     assert "applied procedures/sp_ticket_trace.sql" in result.stdout
@@ -182,8 +191,7 @@ def test_a_changed_routine_is_reapplied(fresh_db, source):
 
 
 def test_a_broken_routine_leaves_the_previous_version_in_place(fresh_db, source):
-    path = source / "procedures" / "sp_ticket_trace.sql"
-    path.write_text(path.read_text().replace("ORDER BY l.action_time", "ORDER BY BY"))
+    edit(source, "procedures/sp_ticket_trace.sql", "ORDER BY l.action_time", "ORDER BY BY")
     result = run(fresh_db, "up", source=source)
     assert result.returncode == 1
     assert "procedures/sp_ticket_trace.sql statement 2" in result.stderr
