@@ -46,3 +46,52 @@ def test_sandbox_keep_prints_the_reports_and_leaves_a_working_server():
                 break
             time.sleep(0.1)
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def test_a_terminated_user_of_a_throwaway_server_stops_it_and_removes_its_files():
+    # what `make bench`, `sandbox` and a test session do, killed by SIGTERM
+    # (a CI timeout, `kill`): the server must not outlive them
+    script = (
+        "import sys, time\n"
+        f"sys.path.insert(0, {str(ROOT)!r})\n"
+        "from ticketdb import server\n"
+        "srv = server.start(kind='local')\n"
+        "print(srv.workdir, flush=True)\n"
+        "try:\n"
+        "    time.sleep(300)\n"
+        "finally:\n"
+        "    srv.stop()\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    workdir = Path(proc.stdout.readline().strip())
+    pid = int((workdir / "mysqld.pid").read_text())
+    os.kill(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and _alive(pid):
+        time.sleep(0.2)
+    if _alive(pid):
+        os.kill(pid, signal.SIGKILL)
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise AssertionError("the server outlived the process that started it")
+    assert not workdir.exists()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}").exists() and "Z" not in _state(pid)
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except OSError:
+        return "Z"

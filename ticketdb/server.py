@@ -18,6 +18,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -203,7 +204,18 @@ def _start_local(server_id: int, extra_args: list[str], keep: bool) -> Throwaway
     if not keep:
         server._stop = [executor.stop, lambda: shutil.rmtree(workdir, ignore_errors=True),
                         log.close]
+        _interrupt_on_sigterm()
     return server
+
+
+def _interrupt_on_sigterm() -> None:
+    """Let SIGTERM unwind like Ctrl-C, so that the `finally` blocks and fixtures
+    that stop our servers run; by default Python would die at once and leave the
+    server running and its temp dir behind. Only where SIGTERM still has its
+    default action, and only from the main thread (where handlers are set)."""
+    if (threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL):
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
 
 
 def _wait_for_port(port: int, timeout: float) -> None:
