@@ -141,6 +141,23 @@ def test_custom_rules_any_status_and_the_highest_target_wins(fresh_conn):
         "waiting_customer", "waiting_customer", "low", "medium")
 
 
+def test_a_pass_raises_a_ticket_one_step_even_when_rules_chain(fresh_conn):
+    # medium -> high and high -> urgent: a medium ticket old enough for both
+    # becomes high, not urgent, in one pass; a high one becomes urgent
+    c = fresh_conn
+    execute(c, "UPDATE escalation_rules SET is_active = FALSE")
+    execute(c, "INSERT INTO escalation_rules (from_priority, to_priority, min_age_minutes) "
+               "VALUES ('medium', 'high', 60), ('high', 'urgent', 60)")
+    medium = ticket(c, "medium", age=timedelta(hours=3))
+    high = ticket(c, "high", age=timedelta(hours=3))
+    assert escalated(c) == 2
+    assert state(c, medium)["priority"] == "high"
+    assert state(c, high)["priority"] == "urgent"
+    assert one(c, "SELECT COUNT(*) FROM ticket_logs WHERE action_type = 'escalate'") == 2
+    assert escalated(c) == 1, "the next pass takes the next step"
+    assert state(c, medium)["priority"] == "urgent"
+
+
 def test_inactive_rules_do_nothing(fresh_conn):
     c = fresh_conn
     execute(c, "UPDATE escalation_rules SET is_active = FALSE")
