@@ -481,21 +481,44 @@ def p6_sample(srv: server.ThrowawayServer, tickets: int) -> Figure:
     return fig
 
 
-def render(figures: list[Figure], meta: dict) -> Table:
-    table = Table(title=f"ticketdb bench: {meta['server']} on {meta['machine']}, {meta['date']}")
-    for col in ("id", "measure", "median", "min", "max", "baseline", "baseline median", "ratio",
-                "goal", "met"):
-        table.add_column(col)
+COLUMNS = ("id", "measure", "median", "min", "max", "baseline", "baseline median", "ratio",
+           "goal", "met")
+
+
+def rows(figures: list[dict]) -> list[list[str]]:
+    """The table's rows, from the figures as saved in the JSON file."""
 
     def fmt(v: float, unit: str) -> str:
-        return f"{v:,.0f} {unit}" if unit != "s" else f"{v * 1000:,.1f} ms"
+        if unit != "s":
+            return f"{v:,.0f} {unit}"
+        return f"{v * 1000:,.1f} ms" if v >= 0.001 else f"{v * 1000:.3f} ms"
 
-    for f in figures:
-        met = {True: "yes", False: "NO", None: "-"}[f.passed]
-        table.add_row(f.id, f.what, fmt(f.median, f.unit), fmt(min(f.runs), f.unit),
-                      fmt(max(f.runs), f.unit), f.baseline, fmt(f.base_median, f.unit),
-                      f"{f.ratio:.2f}×", f.goal, met)
+    return [[f["id"], f["what"], fmt(f["median"], f["unit"]), fmt(f["min"], f["unit"]),
+             fmt(f["max"], f["unit"]), f["baseline"], fmt(f["base_median"], f["unit"]),
+             f"{f['ratio']:.2f}×", f["goal"], {True: "yes", False: "NO", None: "-"}[f["passed"]]]
+            for f in figures]
+
+
+def render(data: dict) -> Table:
+    meta = data["meta"]
+    table = Table(title=f"ticketdb bench: {meta['server']} on {meta['machine']}, {meta['date']}")
+    for col in COLUMNS:
+        table.add_column(col)
+    for row in rows(data["figures"]):
+        table.add_row(*row)
     return table
+
+
+def markdown(data: dict) -> str:
+    """A saved run as the README shows it: a line of context, the table, the notes."""
+    meta = data["meta"]
+    lines = [f"Latest run: {meta['date']}, {meta['server']}, {meta['machine']}, "
+             f"{meta['tickets']:,} tickets, {meta['repeat']} repetitions.", "",
+             "| " + " | ".join(COLUMNS) + " |", "|" + " --- |" * len(COLUMNS)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows(data["figures"])]
+    lines.append("")
+    lines += [f"- {f['id']}: {note}" for f in data["figures"] for note in f["notes"]]
+    return "\n".join(lines)
 
 
 def main() -> int:
@@ -503,7 +526,12 @@ def main() -> int:
     parser.add_argument("--tickets", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    parser.add_argument("--markdown", type=Path, metavar="JSON",
+                        help="print a saved run as a Markdown table (as in the README) and exit")
     args = parser.parse_args()
+    if args.markdown:
+        print(markdown(json.loads(args.markdown.read_text())))
+        return 0
     # MySQL's own durability defaults (the test servers relax them for speed):
     # every commit is on disk, as in production.
     srv = server.start(extra_args=["--innodb-buffer-pool-size=6G",
@@ -539,7 +567,7 @@ def main() -> int:
             save(args.out, meta, figures)  # what is measured survives a later failure
     finally:
         srv.stop()
-    console.print(render(figures, meta))
+    console.print(render(as_data(meta, figures)))
     for f in figures:
         for note in f.notes:
             console.print(f"{f.id}: {note}")
@@ -548,12 +576,16 @@ def main() -> int:
     return 0
 
 
-def save(out: Path, meta: dict, figures: list[Figure]) -> Path:
-    out.mkdir(parents=True, exist_ok=True)
-    data = {"meta": meta, "figures": [
+def as_data(meta: dict, figures: list[Figure]) -> dict:
+    return {"meta": meta, "figures": [
         {**asdict(f), "median": f.median, "min": min(f.runs), "max": max(f.runs),
          "base_median": f.base_median, "ratio": f.ratio, **getattr(f, "extra", {})}
         for f in figures]}
+
+
+def save(out: Path, meta: dict, figures: list[Figure]) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    data = as_data(meta, figures)
     path = out / f"bench-{meta['date'].replace(' ', '-').replace(':', '')}.json"
     for p in (path, out / "latest.json"):
         p.write_text(json.dumps(data, indent=2, default=str))
