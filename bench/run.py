@@ -122,6 +122,26 @@ def make_copies(conn: pymysql.connections.Connection) -> None:
         q(conn, "SET SESSION foreign_key_checks = 1")
 
 
+def quiesce(conn: pymysql.connections.Connection, timeout: float = 600) -> None:
+    """Wait until InnoDB has written out its dirty pages and purged old row
+    versions: a step that just copied or reset millions of rows must not have
+    its background I/O land in the next measurement."""
+    previous = q(conn, "SELECT @@GLOBAL.innodb_max_dirty_pages_pct")[0][0]
+    q(conn, "SET GLOBAL innodb_max_dirty_pages_pct = 0")
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            status = dict(q(conn, "SHOW GLOBAL STATUS WHERE Variable_name IN "
+                                  "('Innodb_buffer_pool_pages_dirty', "
+                                  "'Innodb_history_list_length')"))
+            if (int(status.get("Innodb_buffer_pool_pages_dirty", 0)) < 100
+                    and int(status.get("Innodb_history_list_length", 0)) < 1000):
+                return
+            time.sleep(0.5)
+    finally:
+        q(conn, "SET GLOBAL innodb_max_dirty_pages_pct = %s", (previous,))
+
+
 def max_copy_log_id(conn: pymysql.connections.Connection) -> int:
     """The highest log_id of the log copy: a reset deletes what came after."""
     return q(conn, "SELECT COALESCE(MAX(log_id), 0) FROM bench_logs")[0][0]
@@ -148,6 +168,7 @@ def p1_escalation(target: Target, repeat: int) -> Figure:
             f"WHERE ticket_id IN ({ids})")
     for _ in range(repeat):
         max_log = q(conn, "SELECT COALESCE(MAX(log_id), 0) FROM ticket_logs")[0][0]
+        quiesce(conn)
         runs.append(timed(lambda: q(conn, "CALL sp_escalate_priorities()")))
         # Reset for the next run: the flow refuses this, so the triggers step aside.
         q(conn, "DROP TRIGGER trg_ticket_logs_before_delete")
@@ -171,16 +192,19 @@ def p1_escalation(target: Target, repeat: int) -> Figure:
                        "'pending', 'pending', 'medium', 'high', %s)", (tid, now))
                 app.commit()
         if rep < 3:  # the slow loop: three runs are enough to see its spread
+            quiesce(conn)
             naive.append(timed(naive_loop))
             q(app, f"UPDATE bench_tickets SET priority = 'medium' WHERE ticket_id IN ({ids})")
             q(app, f"DELETE FROM bench_logs WHERE log_id > {copy_logs}")
             app.commit()
+        quiesce(conn)
         bare.append(timed(lambda: (q(app, f"UPDATE bench_tickets SET priority = 'high' "
                                           f"WHERE {ELIGIBLE}", (cutoff,)), app.commit())))
         q(app, f"UPDATE bench_tickets SET priority = 'medium' WHERE ticket_id IN ({ids})")
         app.commit()
         # (c) the least the contract allows: the same UPDATE plus one log row per
         # ticket, both set-based and bare, one commit.
+        quiesce(conn)
         floor.append(timed(lambda: (
             q(app, f"INSERT INTO bench_logs (ticket_id, action_type, from_status, to_status, "
                    f"old_priority, new_priority, note, action_time) SELECT ticket_id, "
@@ -219,6 +243,7 @@ def p2_overdue(target: Target, repeat: int, grow_to: int) -> Figure:
     def measure() -> list[float]:
         return [timed(lambda: q(conn, "CALL sp_overdue_report(60)")) for _ in range(repeat * 4)]
 
+    quiesce(conn)
     measure()  # warm the buffer pool
     before = measure()
     total = q(conn, "SELECT COUNT(*) FROM service_tickets")[0][0]
@@ -233,6 +258,7 @@ def p2_overdue(target: Target, repeat: int, grow_to: int) -> Figure:
                 + ", ".join(["(%s, 'bench filler', 'low')"] * n), [customer] * n)
         q(conn, "COMMIT")
         added += n
+    quiesce(conn)
     result_after = size()
     measure()
     after = measure()
@@ -298,13 +324,17 @@ def p3_single_action(target: Target, repeat: int, actions: int) -> Figure:
                        "action_time) VALUES (%s, 'close', 'pending', 'closed', %s)", (tid, now))
                 app.commit()
 
+        quiesce(conn)
         trigger.append(timed(through_trigger))
+        quiesce(conn)
         naive.append(timed(app_side))
+        quiesce(conn)
         floor.append(timed(bare_insert))
         # (c) resets the copies it closed, so that its reads see open tickets
         q(app, "UPDATE bench_tickets SET current_status = 'pending', closed_at = NULL, "
                f"last_action_at = NULL WHERE ticket_id IN ({','.join(map(str, d))})")
         app.commit()
+        quiesce(conn)
         checked.append(timed(app_checked))
     app.close()
     conn.close()
@@ -353,13 +383,13 @@ def _claim_agent(target: Target, agent_id: int, start_at: float, stop_at: float,
 def p4_claims(target: Target, seconds: float) -> Figure:
     conn = connect(target)
     agents = [r[0] for r in q(conn, "SELECT agent_id FROM agents WHERE is_active LIMIT 8")]
-    conn.close()
     # Processes, not threads: eight threads of one Python process would share
     # one interpreter lock and measure the client, not the database.
     ctx = multiprocessing.get_context("fork")
     dry = [False]  # the queue ran out: the dataset is too small for the measurement
 
     def run(n_agents: int) -> tuple[float, list[int], int]:
+        quiesce(conn)
         results = ctx.Queue()
         start_at = time.time() + 0.5  # every agent connected before the clock starts
         procs = [ctx.Process(target=_claim_agent,
@@ -382,6 +412,7 @@ def p4_claims(target: Target, seconds: float) -> Figure:
     for _ in range(3):  # interleaved, so that neither side gets only the queue's tail
         single.append(run(1))
         eight.append(run(8))
+    conn.close()
     claimed = [t for _, c, _ in single + eight for t in c]
     twice = len(claimed) - len(set(claimed))
     deadlocks = sum(d for _, _, d in single + eight)
