@@ -56,8 +56,8 @@ def test_a_terminated_user_of_a_throwaway_server_stops_it_and_removes_its_files(
         f"sys.path.insert(0, {str(ROOT)!r})\n"
         "from ticketdb import server\n"
         "srv = server.start(kind='local')\n"
-        "print(srv.workdir, flush=True)\n"
-        "try:\n"
+        "try:\n"  # announce inside the try: SIGTERM may land right after the line
+        "    print(srv.workdir, flush=True)\n"
         "    time.sleep(300)\n"
         "finally:\n"
         "    srv.stop()\n"
