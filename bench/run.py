@@ -300,22 +300,22 @@ def p3_single_action(target: Target, repeat: int, actions: int) -> Figure:
                   (tid,))
                 app.commit()
 
+        def app_write(tid: int) -> None:
+            q(app, "INSERT INTO bench_logs (ticket_id, action_type, from_status, to_status, "
+                   "action_time) VALUES (%s, 'close', 'pending', 'closed', %s)", (tid, now))
+            q(app, "UPDATE bench_tickets SET current_status = 'closed', closed_at = %s, "
+                   "last_action_at = %s WHERE ticket_id = %s", (now, now, tid))
+
         def app_side(ids: list[int] = b) -> None:
             for tid in ids:
-                q(app, "INSERT INTO bench_logs (ticket_id, action_type, from_status, to_status, "
-                       "action_time) VALUES (%s, 'close', 'pending', 'closed', %s)", (tid, now))
-                q(app, "UPDATE bench_tickets SET current_status = 'closed', closed_at = %s, "
-                       "last_action_at = %s WHERE ticket_id = %s", (now, now, tid))
+                app_write(tid)
                 app.commit()
 
         def app_checked(ids: list[int] = d) -> None:
             for tid in ids:
                 q(app, "SELECT current_status, priority, assigned_agent_id, created_at, "
                        "last_action_at FROM bench_tickets WHERE ticket_id = %s FOR UPDATE", (tid,))
-                q(app, "INSERT INTO bench_logs (ticket_id, action_type, from_status, to_status, "
-                       "action_time) VALUES (%s, 'close', 'pending', 'closed', %s)", (tid, now))
-                q(app, "UPDATE bench_tickets SET current_status = 'closed', closed_at = %s, "
-                       "last_action_at = %s WHERE ticket_id = %s", (now, now, tid))
+                app_write(tid)
                 app.commit()
 
         def bare_insert(ids: list[int] = c) -> None:

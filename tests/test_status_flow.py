@@ -321,3 +321,21 @@ def test_a_direct_priority_raise_on_an_untouched_ticket_is_refused(conn):
     flow_error(conn, "UPDATE service_tickets SET priority = 'urgent' WHERE ticket_id = %s", (tid,),
                match="change only through ticket_logs")
     assert state(conn, tid)["priority"] == "low"
+
+
+@pytest.mark.parametrize("assignment", [
+    "priority = 'low', last_action_at = @ticketdb_flow_escalation",  # a lowering
+    "priority = 'urgent'",  # a raise without the batch's stamp
+    "priority = 'urgent', last_action_at = @ticketdb_flow_escalation, "
+    "current_status = 'closed'",  # a raise that also moves the ticket
+])
+def test_the_escalation_marker_lets_only_a_stamped_raise_through(conn, assignment):
+    tid, _ = ticket_in(conn, "in_progress")
+    before = state(conn, tid)
+    execute(conn, "SET @ticketdb_flow_escalation = UTC_TIMESTAMP()")
+    try:
+        flow_error(conn, f"UPDATE service_tickets SET {assignment} WHERE ticket_id = %s", (tid,),
+                   match="escalation may only raise the priority")
+    finally:
+        execute(conn, "SET @ticketdb_flow_escalation = NULL")
+    assert state(conn, tid) == before
