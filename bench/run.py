@@ -56,7 +56,10 @@ class Figure:
         return self.median / self.base_median if self.base_median else float("nan")
 
 
-def timed(fn: Callable[[], object]) -> float:
+def timed(fn: Callable[[], object], settle: pymysql.connections.Connection | None = None) -> float:
+    """Seconds fn takes; with settle, first let the server's background I/O settle."""
+    if settle is not None:
+        quiesce(settle)
     started = time.perf_counter()
     fn()
     return time.perf_counter() - started
@@ -142,9 +145,9 @@ def quiesce(conn: pymysql.connections.Connection, timeout: float = 600) -> None:
         q(conn, "SET GLOBAL innodb_max_dirty_pages_pct = %s", (previous,))
 
 
-def max_copy_log_id(conn: pymysql.connections.Connection) -> int:
-    """The highest log_id of the log copy: a reset deletes what came after."""
-    return q(conn, "SELECT COALESCE(MAX(log_id), 0) FROM bench_logs")[0][0]
+def max_log_id(conn: pymysql.connections.Connection, table: str) -> int:
+    """The highest log_id of a log table: a reset deletes what came after."""
+    return q(conn, f"SELECT COALESCE(MAX(log_id), 0) FROM {table}")[0][0]
 
 
 ELIGIBLE = ("current_status = 'pending' AND assigned_agent_id IS NULL AND priority = 'medium' "
@@ -167,9 +170,8 @@ def p1_escalation(target: Target, repeat: int) -> Figure:
     q(conn, f"INSERT INTO bench_p1_saved SELECT ticket_id, last_action_at FROM service_tickets "
             f"WHERE ticket_id IN ({ids})")
     for _ in range(repeat):
-        max_log = q(conn, "SELECT COALESCE(MAX(log_id), 0) FROM ticket_logs")[0][0]
-        quiesce(conn)
-        runs.append(timed(lambda: q(conn, "CALL sp_escalate_priorities()")))
+        max_log = max_log_id(conn, "ticket_logs")
+        runs.append(timed(lambda: q(conn, "CALL sp_escalate_priorities()"), settle=conn))
         # Reset for the next run: the flow refuses this, so the triggers step aside.
         q(conn, "DROP TRIGGER trg_ticket_logs_before_delete")
         q(conn, "DROP TRIGGER trg_service_tickets_before_update")
@@ -179,42 +181,44 @@ def p1_escalation(target: Target, repeat: int) -> Figure:
         reapply_triggers(target)
     q(conn, "DROP TABLE bench_p1_saved")
     make_copies(conn)
-    copy_logs = max_copy_log_id(conn)
+    copy_logs = max_log_id(conn, "bench_logs")
     app = connect(target, autocommit=False)
-    for rep in range(repeat):
-        def naive_loop() -> None:
-            rows = q(app, f"SELECT ticket_id FROM bench_tickets WHERE {ELIGIBLE}", (cutoff,))
-            app.commit()
-            for (tid,) in rows:
-                q(app, "UPDATE bench_tickets SET priority = 'high' WHERE ticket_id = %s", (tid,))
-                q(app, "INSERT INTO bench_logs (ticket_id, action_type, from_status, to_status, "
-                       "old_priority, new_priority, action_time) VALUES (%s, 'escalate', "
-                       "'pending', 'pending', 'medium', 'high', %s)", (tid, now))
-                app.commit()
-        if rep < 3:  # the slow loop: three runs are enough to see its spread
-            quiesce(conn)
-            naive.append(timed(naive_loop))
-            q(app, f"UPDATE bench_tickets SET priority = 'medium' WHERE ticket_id IN ({ids})")
-            q(app, f"DELETE FROM bench_logs WHERE log_id > {copy_logs}")
-            app.commit()
-        quiesce(conn)
-        bare.append(timed(lambda: (q(app, f"UPDATE bench_tickets SET priority = 'high' "
-                                          f"WHERE {ELIGIBLE}", (cutoff,)), app.commit())))
-        q(app, f"UPDATE bench_tickets SET priority = 'medium' WHERE ticket_id IN ({ids})")
+
+    def naive_loop() -> None:
+        rows = q(app, f"SELECT ticket_id FROM bench_tickets WHERE {ELIGIBLE}", (cutoff,))
         app.commit()
-        # (c) the least the contract allows: the same UPDATE plus one log row per
-        # ticket, both set-based and bare, one commit.
-        quiesce(conn)
-        floor.append(timed(lambda: (
-            q(app, f"INSERT INTO bench_logs (ticket_id, action_type, from_status, to_status, "
-                   f"old_priority, new_priority, note, action_time) SELECT ticket_id, "
-                   f"'escalate', 'pending', 'pending', 'medium', 'high', 'escalation rule', "
-                   f"%s FROM bench_tickets WHERE {ELIGIBLE}", (now, cutoff)),
-            q(app, f"UPDATE bench_tickets SET priority = 'high' WHERE {ELIGIBLE}", (cutoff,)),
-            app.commit())))
+        for (tid,) in rows:
+            q(app, "UPDATE bench_tickets SET priority = 'high' WHERE ticket_id = %s", (tid,))
+            q(app, "INSERT INTO bench_logs (ticket_id, action_type, from_status, to_status, "
+                   "old_priority, new_priority, action_time) VALUES (%s, 'escalate', "
+                   "'pending', 'pending', 'medium', 'high', %s)", (tid, now))
+            app.commit()
+
+    def bare_update() -> None:
+        q(app, f"UPDATE bench_tickets SET priority = 'high' WHERE {ELIGIBLE}", (cutoff,))
+        app.commit()
+
+    def least_allowed() -> None:
+        """(c) the same UPDATE plus one log row per ticket, both set-based and bare."""
+        q(app, f"INSERT INTO bench_logs (ticket_id, action_type, from_status, to_status, "
+               f"old_priority, new_priority, note, action_time) SELECT ticket_id, "
+               f"'escalate', 'pending', 'pending', 'medium', 'high', 'escalation rule', "
+               f"%s FROM bench_tickets WHERE {ELIGIBLE}", (now, cutoff))
+        bare_update()
+
+    def reset_copies() -> None:
         q(app, f"UPDATE bench_tickets SET priority = 'medium' WHERE ticket_id IN ({ids})")
         q(app, f"DELETE FROM bench_logs WHERE log_id > {copy_logs}")
         app.commit()
+
+    for rep in range(repeat):
+        if rep < 3:  # the slow loop: three runs are enough to see its spread
+            naive.append(timed(naive_loop, settle=conn))
+            reset_copies()
+        bare.append(timed(bare_update, settle=conn))
+        reset_copies()
+        floor.append(timed(least_allowed, settle=conn))
+        reset_copies()
     app.close()
     conn.close()
     fig = Figure("P1", f"sp_escalate_priorities, {len(eligible)} of {total} tickets "
@@ -324,18 +328,14 @@ def p3_single_action(target: Target, repeat: int, actions: int) -> Figure:
                        "action_time) VALUES (%s, 'close', 'pending', 'closed', %s)", (tid, now))
                 app.commit()
 
-        quiesce(conn)
-        trigger.append(timed(through_trigger))
-        quiesce(conn)
-        naive.append(timed(app_side))
-        quiesce(conn)
-        floor.append(timed(bare_insert))
+        trigger.append(timed(through_trigger, settle=conn))
+        naive.append(timed(app_side, settle=conn))
+        floor.append(timed(bare_insert, settle=conn))
         # (c) resets the copies it closed, so that its reads see open tickets
         q(app, "UPDATE bench_tickets SET current_status = 'pending', closed_at = NULL, "
                f"last_action_at = NULL WHERE ticket_id IN ({','.join(map(str, d))})")
         app.commit()
-        quiesce(conn)
-        checked.append(timed(app_checked))
+        checked.append(timed(app_checked, settle=conn))
     app.close()
     conn.close()
     fig = Figure("P3", f"{actions} actions, one per transaction, through the status-flow "
