@@ -11,10 +11,11 @@ SQL SECURITY DEFINER
 COMMENT '
 Description
 -----------
-Claims an open, unclaimed chat conversation for an agent with one
-conditional UPDATE, so of two agents racing for it exactly one wins. Returns
-one row: claimed, 1 when this agent got it and 0 when it was already taken
-or closed.
+Claims an unclaimed chat conversation that is not closed (status open or
+pending) for an agent with one conditional UPDATE, so of two agents racing
+for it exactly one wins. Returns one row: claimed, 1 when this agent got it
+and 0 when it was already taken or is closed. An unknown conversation or an
+inactive agent is refused with a ticketdb: error.
 
 Parameters
 -----------

@@ -16,7 +16,11 @@ Description
 Assigns the next pending, unassigned ticket to the agent: highest priority
 first, then earliest deadline. Rows another agent is claiming right now are
 skipped (SKIP LOCKED), so many agents can claim at once without queueing
-and no ticket is claimed twice. Commits; call it outside a transaction.
+and no ticket is claimed twice. The agent is recorded as the actor of the
+''assign'' row. A deadlock (1213) is retried inside, up to 3 attempts in
+all; the third is returned to the caller. An inactive or unknown agent is
+refused before anything else happens (the caller''s transaction is left
+alone). Commits; call it outside a transaction.
 
 Parameters
 -----------
@@ -31,12 +35,9 @@ SELECT @ticket;
 BEGIN
     DECLARE v_ticket BIGINT UNSIGNED DEFAULT NULL;
     DECLARE v_active TINYINT;
+    DECLARE v_attempt INT DEFAULT 0;
+    DECLARE v_deadlocked BOOLEAN DEFAULT FALSE;
     DECLARE v_message VARCHAR(128);
-    DECLARE EXIT HANDLER FOR SQLEXCEPTION
-    BEGIN
-        ROLLBACK;
-        RESIGNAL;
-    END;
 
     SET out_ticket_id = NULL;
     SELECT is_active INTO v_active FROM agents
@@ -49,19 +50,47 @@ BEGIN
         SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = v_message;
     END IF;
 
-    START TRANSACTION;
-    SELECT ticket_id INTO v_ticket
-    FROM service_tickets
-    WHERE current_status = 'pending' AND assigned_agent_id IS NULL
-    ORDER BY priority ASC, deadline ASC, ticket_id ASC
-    LIMIT 1
-    FOR UPDATE SKIP LOCKED;
+    claim: LOOP
+        SET v_attempt = v_attempt + 1;
+        SET v_deadlocked = FALSE;
+        SET v_ticket = NULL;
+        BEGIN
+            DECLARE EXIT HANDLER FOR SQLEXCEPTION
+            BEGIN
+                ROLLBACK;
+                RESIGNAL;
+            END;
+            BEGIN
+                -- InnoDB has already rolled the whole transaction back.
+                DECLARE EXIT HANDLER FOR 1213
+                BEGIN
+                    IF v_attempt >= 3 THEN
+                        RESIGNAL;
+                    END IF;
+                    SET v_deadlocked = TRUE;
+                END;
 
-    IF v_ticket IS NOT NULL THEN
-        INSERT INTO ticket_logs (ticket_id, action_type, agent_id, note)
-        VALUES (v_ticket, 'assign', in_agent_id, 'claimed');
-    END IF;
-    COMMIT;
+                START TRANSACTION;
+                SELECT ticket_id INTO v_ticket
+                FROM service_tickets
+                WHERE current_status = 'pending' AND assigned_agent_id IS NULL
+                ORDER BY priority ASC, deadline ASC, ticket_id ASC
+                LIMIT 1
+                FOR UPDATE SKIP LOCKED;
+
+                IF v_ticket IS NOT NULL THEN
+                    INSERT INTO ticket_logs (
+                        ticket_id, action_type, agent_id, actor_agent_id, note
+                    )
+                    VALUES (v_ticket, 'assign', in_agent_id, in_agent_id, 'claimed');
+                END IF;
+                COMMIT;
+            END;
+        END;
+        IF NOT v_deadlocked THEN
+            LEAVE claim;
+        END IF;
+    END LOOP;
     SET out_ticket_id = v_ticket;
 END$$
 

@@ -8,17 +8,18 @@ SQL SECURITY DEFINER
 COMMENT '
 Description
 -----------
-Applies every active escalation_rules row in one set-based pass, in one
-transaction: for each rule, one statement locks and collects the open
-tickets it matches (priority, age, status, unassigned) through the
-priority-and-age index; then one UPDATE raises them all and one INSERT logs
-an ''escalate'' row per ticket (old and new priority, status unchanged).
-Rules are applied most urgent target first and a ticket is collected once,
-so when several rules match a ticket the highest target wins and a pass
-raises a ticket one step at most. The status-flow triggers let exactly this
-pass through (they check the batch marker, the action and the priorities)
-and refuse the same change made any other way.
-Returns one row: escalated (the count). Commits.
+Applies every active escalation_rules row in one pass, in one transaction.
+For each rule, most urgent target first, one statement locks and collects
+the open tickets it matches (priority, age, status, unassigned) through the
+priority-and-age index into an InnoDB temporary table (no size cap: a
+backlog of any size escalates). A ticket is collected once, so when several
+rules match it the highest target wins and a pass raises a ticket one step
+at most. Then one INSERT writes an ''escalate'' log row per ticket, and the
+status-flow trigger checks and applies each one exactly as it would an
+application''s: no row is taken on trust. Tickets whose last action is
+stamped in the future (clock skew) wait for the next pass.
+Returns one row: escalated (the count). Commits; call it outside a
+transaction. May return 1205 or 1213 under contention: retry the call.
 
 Parameters
 -----------
@@ -32,10 +33,10 @@ BEGIN
     DECLARE v_now DATETIME DEFAULT UTC_TIMESTAMP();
     DECLARE v_count INT DEFAULT 0;
     DECLARE v_done BOOLEAN DEFAULT FALSE;
-    DECLARE v_from VARCHAR(10);
-    DECLARE v_to VARCHAR(10);
+    DECLARE v_from VARCHAR(10) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
+    DECLARE v_to VARCHAR(10) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
     DECLARE v_age INT UNSIGNED;
-    DECLARE v_only_status VARCHAR(20);
+    DECLARE v_only_status VARCHAR(20) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
     DECLARE v_only_unassigned BOOLEAN;
     DECLARE c_rules CURSOR FOR
         SELECT
@@ -51,7 +52,6 @@ BEGIN
     DECLARE EXIT HANDLER FOR SQLEXCEPTION
     BEGIN
         ROLLBACK;
-        SET @ticketdb_flow_escalation = NULL;
         DROP TEMPORARY TABLE IF EXISTS tmp_ticketdb_escalation;
         RESIGNAL;
     END;
@@ -59,12 +59,8 @@ BEGIN
     DROP TEMPORARY TABLE IF EXISTS tmp_ticketdb_escalation;
     CREATE TEMPORARY TABLE tmp_ticketdb_escalation (
         ticket_id BIGINT UNSIGNED NOT NULL PRIMARY KEY,
-        from_status ENUM(
-            'pending', 'in_progress', 'waiting_customer', 'resolved', 'closed'
-        ) NOT NULL,
-        old_priority ENUM('urgent', 'high', 'medium', 'low') NOT NULL,
         new_priority ENUM('urgent', 'high', 'medium', 'low') NOT NULL
-    ) ENGINE = MEMORY;
+    ) ENGINE = InnoDB;
 
     START TRANSACTION;
     OPEN c_rules;
@@ -77,13 +73,9 @@ BEGIN
         -- the index on (priority, current_status, created_at) gives a range.
         -- IGNORE skips a ticket an earlier (more urgent) rule already took;
         -- the columns match the temporary table's, so nothing else can fail.
-        INSERT IGNORE INTO tmp_ticketdb_escalation (
-            ticket_id, from_status, old_priority, new_priority
-        )
+        INSERT IGNORE INTO tmp_ticketdb_escalation (ticket_id, new_priority)
         SELECT
             ticket_id,
-            current_status AS from_status,
-            priority AS old_priority,
             v_to AS new_priority
         FROM service_tickets
         WHERE
@@ -92,33 +84,23 @@ BEGIN
             AND (v_only_status IS NULL OR current_status = v_only_status)
             AND created_at <= v_now - INTERVAL v_age MINUTE
             AND (NOT v_only_unassigned OR assigned_agent_id IS NULL)
+            AND (last_action_at IS NULL OR last_action_at <= v_now)
         FOR UPDATE;
     END LOOP;
     CLOSE c_rules;
 
-    SET @ticketdb_flow_escalation = v_now;
-    UPDATE service_tickets AS t, tmp_ticketdb_escalation AS e
-    SET
-        t.priority = e.new_priority,
-        t.last_action_at = v_now
-    WHERE t.ticket_id = e.ticket_id;
-
-    INSERT INTO ticket_logs (
-        ticket_id, action_type, from_status, to_status, old_priority, new_priority,
-        note, action_time
-    )
+    -- The flow trigger validates and applies each row (status and priority
+    -- come from the locked ticket); rows go in ticket order.
+    INSERT INTO ticket_logs (ticket_id, action_type, new_priority, note, action_time)
     SELECT
         ticket_id,
         'escalate' AS action_type,
-        from_status,
-        from_status AS to_status,
-        old_priority,
         new_priority,
         'escalation rule' AS note,
-        v_now AS action_time
-    FROM tmp_ticketdb_escalation;
+        UTC_TIMESTAMP() AS action_time
+    FROM tmp_ticketdb_escalation
+    ORDER BY ticket_id;
     SET v_count = ROW_COUNT();
-    SET @ticketdb_flow_escalation = NULL;
     COMMIT;
 
     DROP TEMPORARY TABLE tmp_ticketdb_escalation;

@@ -37,7 +37,9 @@ BEGIN
         current_status,
         assigned_agent_id,
         deadline,
-        TIMESTAMPDIFF(MINUTE, v_now, deadline) AS minutes_left
+        -- Whole minutes, rounded down: -1 as soon as a ticket is overdue
+        -- (TIMESTAMPDIFF(MINUTE, ...) would say 0 for its first minute).
+        FLOOR(TIMESTAMPDIFF(SECOND, v_now, deadline) / 60) AS minutes_left
     FROM service_tickets
     WHERE
         current_status IN ('pending', 'in_progress')

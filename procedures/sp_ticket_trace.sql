@@ -11,7 +11,9 @@ COMMENT '
 Description
 -----------
 The ticket''s log rows in the order they happened (action_time, then log_id),
-with the acting agent''s name: the audit trail for audits and complaints.
+with the name of the agent the row concerns (agent_id), the agent who
+acted (actor_agent_id, when known) and the database login that wrote the
+row (actor_login): the audit trail for audits and complaints.
 
 Parameters
 -----------
@@ -44,7 +46,9 @@ BEGIN
         l.to_status,
         l.old_priority,
         l.new_priority,
-        l.note
+        l.note,
+        l.actor_agent_id,
+        l.actor_login
     FROM ticket_logs AS l
     LEFT JOIN agents AS a ON l.agent_id = a.agent_id
     WHERE l.ticket_id = in_ticket_id

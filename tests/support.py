@@ -71,15 +71,23 @@ def ticket(conn: Connection, priority: str = "medium", age: timedelta = timedelt
 
 def log(conn: Connection, ticket_id: int, action: str, agent_id: int | None = None,
         at: datetime | None = None, **extra: Any) -> int:
+    """Insert a log row. A given `at` goes through the import path (staged in
+    ticket_log_imports first), since the flow refuses other backdated rows."""
     cols = ["ticket_id", "action_type", "agent_id", *extra]
     vals = [ticket_id, action, agent_id, *extra.values()]
-    if at is not None:
-        cols.append("action_time")
-        vals.append(at)
     with conn.cursor() as cur:
-        cur.execute(f"INSERT INTO ticket_logs ({', '.join(cols)}) "
-                    f"VALUES ({', '.join(['%s'] * len(vals))})", vals)
-        return cur.lastrowid
+        if at is not None:
+            cols.append("action_time")
+            vals.append(at)
+            cur.execute("INSERT INTO ticket_log_imports (ticket_id, action_type, action_time) "
+                        "VALUES (%s, %s, %s)", (ticket_id, action, at))
+        try:
+            cur.execute(f"INSERT INTO ticket_logs ({', '.join(cols)}) "
+                        f"VALUES ({', '.join(['%s'] * len(vals))})", vals)
+            return cur.lastrowid
+        finally:
+            if at is not None:  # a recent row does not consume its staged twin
+                cur.execute("DELETE FROM ticket_log_imports WHERE ticket_id = %s", (ticket_id,))
 
 
 def state(conn: Connection, ticket_id: int) -> dict:

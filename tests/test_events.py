@@ -27,6 +27,7 @@ def test_events_are_scheduled_as_the_contract_says(conn):
         "ev_escalate_priorities": ("10", "MINUTE", "ENABLED", "+00:00"),
         "ev_generate_alerts": ("1", "MINUTE", "ENABLED", "+00:00"),
         "ev_snapshot_urgent_tickets": ("1", "DAY", "ENABLED", "+00:00"),
+        "ev_apply_retention": ("1", "DAY", "ENABLED", "+00:00"),
     }
 
 
@@ -62,3 +63,25 @@ def test_events_do_nothing_on_a_read_only_server(fresh_db, fresh_conn):
         admin.close()
     # The same event writes as soon as the server is writable: the test can fail.
     assert wait_for(c, "SELECT COUNT(*) FROM ticket_alerts", 15) == 1
+
+
+def test_an_event_skips_its_turn_while_the_previous_run_holds_its_lock(fresh_db, fresh_conn):
+    c = fresh_conn
+    ticket(c, "urgent", age=timedelta(hours=3))
+    name = one(c, "SELECT CONCAT('ticketdb.', LEFT(DATABASE(), 24), '.', "
+                  "LEFT(MD5(DATABASE()), 8), '.alerts')")
+    holder = connect(fresh_db)
+    try:
+        assert one(holder, "SELECT GET_LOCK(%s, 0)", (name,)) == 1
+        execute(c, "ALTER EVENT ev_generate_alerts ON SCHEDULE EVERY 1 SECOND")
+        time.sleep(3)
+        assert one(c, "SELECT COUNT(*) FROM ticket_alerts") == 0, "a run overlapped"
+        one(holder, "SELECT RELEASE_LOCK(%s)", (name,))
+        deadline = time.monotonic() + 15
+        while one(c, "SELECT COUNT(*) FROM ticket_alerts") == 0:
+            assert time.monotonic() < deadline, "the event never ran once the lock was free"
+            time.sleep(0.25)
+    finally:
+        execute(c, "ALTER EVENT ev_generate_alerts ON SCHEDULE EVERY 1 MINUTE "
+                   "STARTS '2026-01-01 00:00:00'")
+        holder.close()

@@ -127,3 +127,60 @@ def test_reporting_reads_and_cannot_write(accounts, work):
 def test_role_names_fit_mysqls_limit():
     with pytest.raises(ValueError, match="longer than 32"):
         roles.role_names("a_database_name_that_is_far_too_long")
+
+
+SESSION_TRICKS = [
+    "SET @ticketdb_flow_escalation = '2026-01-01 00:00:00'",
+    "SET @ticketdb_flow_escalation = UTC_TIMESTAMP(), @ticketdb_flow_ticket = {tid}",
+    "SET @ticketdb_flow_ticket = {tid}, @ticketdb_import = 1, @ticketdb_flow_mark = {tid}",
+]
+
+
+@pytest.mark.parametrize("kind", ["agent", "supervisor"])
+@pytest.mark.parametrize("trick", SESSION_TRICKS)
+def test_no_login_can_forge_the_trail(accounts, db, kind, trick):
+    """Issue 10's forgery, as a real login with the role: set every marker
+    variable, then log a move the ticket never made, backdate a row, or
+    write the flow's own tables. Everything is refused and nothing moves."""
+    admin = connect(db)
+    tid = ticket(admin)
+    aid = agent(admin)
+    log(admin, tid, "assign", aid)
+    log(admin, tid, "resolve")
+    log(admin, tid, "close")
+    before = one(admin, "SELECT CONCAT_WS('|', current_status, priority, assigned_agent_id, "
+                        "closed_at) FROM service_tickets WHERE ticket_id = %s", (tid,))
+    logs = one(admin, "SELECT COUNT(*) FROM ticket_logs WHERE ticket_id = %s", (tid,))
+    c = as_role(accounts, kind)
+    try:
+        execute(c, trick.format(tid=tid))
+        for sql in (
+            "INSERT INTO ticket_logs (ticket_id, action_type, from_status, to_status, "
+            "old_priority, new_priority, action_time) VALUES ({tid}, 'escalate', 'closed', "
+            "'resolved', 'urgent', 'low', '2026-01-01 00:00:00')",
+            "INSERT INTO ticket_logs (ticket_id, action_type, from_status, to_status, "
+            "old_priority, new_priority, action_time) VALUES ({tid}, 'escalate', 'closed', "
+            "'resolved', 'urgent', 'low', @ticketdb_flow_escalation)",
+            "INSERT INTO ticket_logs (ticket_id, action_type, new_priority) "
+            "VALUES ({tid}, 'escalate', 'urgent')",
+            "INSERT INTO ticket_logs (ticket_id, action_type, action_time) "
+            "VALUES ({tid}, 'reopen', UTC_TIMESTAMP() - INTERVAL 1 DAY)",
+        ):
+            message = expect_error(c, sql.format(tid=tid), code=1644)
+            assert message.startswith(f"ticketdb: ticket {tid}: "), message
+        for sql in (
+            "INSERT INTO ticketdb_flow_marks (connection_id, ticket_id) "
+            "VALUES (CONNECTION_ID(), {tid})",
+            "CREATE TEMPORARY TABLE ticketdb_flow_marks (connection_id BIGINT PRIMARY KEY, "
+            "ticket_id BIGINT)",
+            "INSERT INTO ticket_log_imports (ticket_id, action_type, action_time) "
+            "VALUES ({tid}, 'reopen', '2026-01-01')",
+            "UPDATE service_tickets SET current_status = 'resolved' WHERE ticket_id = {tid}",
+        ):
+            expect_error(c, sql.format(tid=tid), code=(*DENIED, 1044))
+    finally:
+        c.close()
+    assert one(admin, "SELECT CONCAT_WS('|', current_status, priority, assigned_agent_id, "
+                      "closed_at) FROM service_tickets WHERE ticket_id = %s", (tid,)) == before
+    assert one(admin, "SELECT COUNT(*) FROM ticket_logs WHERE ticket_id = %s", (tid,)) == logs
+    admin.close()

@@ -13,6 +13,7 @@ from support import (
     log,
     log_count,
     one,
+    query,
     state,
     ticket,
     utcnow,
@@ -267,19 +268,19 @@ def test_ticket_logs_are_append_only(conn):
     assert log_count(conn, tid) == 1
 
 
-@pytest.mark.parametrize("assignment", [
-    "current_status = 'closed'",
-    "priority = 'urgent'",
-    "assigned_agent_id = NULL",
-    "resolved_at = UTC_TIMESTAMP()",
-    "paused_minutes = 500",
-    "created_at = created_at - INTERVAL 1 DAY",
+@pytest.mark.parametrize(("assignment", "column"), [
+    ("current_status = 'closed'", "current_status"),
+    ("priority = 'urgent'", "priority"),
+    ("assigned_agent_id = NULL", "assigned_agent_id"),
+    ("resolved_at = UTC_TIMESTAMP()", "resolved_at"),
+    ("paused_minutes = 500", "paused_minutes"),
+    ("created_at = created_at - INTERVAL 1 DAY", "created_at"),
 ])
-def test_direct_updates_that_bypass_the_flow_are_refused(conn, assignment):
+def test_direct_updates_that_bypass_the_flow_are_refused(conn, assignment, column):
     tid, _ = ticket_in(conn, "in_progress")
     before = state(conn, tid)
     flow_error(conn, f"UPDATE service_tickets SET {assignment} WHERE ticket_id = %s", (tid,),
-               match="change only through ticket_logs")
+               match=f"ticket {tid}: {column} changes only through ticket_logs")
     assert state(conn, tid) == before
 
 
@@ -291,13 +292,14 @@ def test_editing_subject_and_category_is_allowed(conn):
 
 
 def test_a_failed_move_does_not_unlock_direct_updates(conn):
-    """The flow's session marker is cleared even when the log insert fails."""
+    """The flow's mark is rolled back with the log insert that failed."""
     tid, _ = ticket_in(conn, "in_progress")
     expect_error(conn, "INSERT INTO ticket_logs (ticket_id, action_type, note) "
                  "VALUES (%s, 'wait_customer', REPEAT('x', 2000))", (tid,), code=1406)
     assert state(conn, tid)["current_status"] == "in_progress"
     flow_error(conn, "UPDATE service_tickets SET current_status = 'closed' WHERE ticket_id = %s",
                (tid,))
+    assert one(conn, "SELECT COUNT(*) FROM ticketdb_flow_marks") == 0
 
 
 @pytest.mark.parametrize(("column", "value"), [
@@ -319,23 +321,130 @@ def test_a_direct_priority_raise_on_an_untouched_ticket_is_refused(conn):
     tid = ticket(conn, priority="low")
     assert state(conn, tid)["last_action_at"] is None
     flow_error(conn, "UPDATE service_tickets SET priority = 'urgent' WHERE ticket_id = %s", (tid,),
-               match="change only through ticket_logs")
+               match="priority changes only through ticket_logs")
     assert state(conn, tid)["priority"] == "low"
 
 
-@pytest.mark.parametrize("assignment", [
-    "priority = 'low', last_action_at = @ticketdb_flow_escalation",  # a lowering
-    "priority = 'urgent'",  # a raise without the batch's stamp
-    "priority = 'urgent', last_action_at = @ticketdb_flow_escalation, "
-    "current_status = 'closed'",  # a raise that also moves the ticket
-])
-def test_the_escalation_marker_lets_only_a_stamped_raise_through(conn, assignment):
+# Every session variable the flow has ever trusted, and a few it might.
+FORGED_MARKERS = [
+    "SET @ticketdb_flow_escalation = UTC_TIMESTAMP()",
+    "SET @ticketdb_flow_escalation = '2026-01-01 00:00:00'",
+    "SET @ticketdb_flow_ticket = {tid}",
+    "SET @ticketdb_flow = 1, @ticketdb_import = 1, @ticketdb_flow_mark = {tid}",
+]
+
+
+@pytest.mark.parametrize("marker", FORGED_MARKERS)
+def test_no_session_variable_opens_a_direct_update(conn, marker):
     tid, _ = ticket_in(conn, "in_progress")
     before = state(conn, tid)
-    execute(conn, "SET @ticketdb_flow_escalation = UTC_TIMESTAMP()")
+    execute(conn, marker.format(tid=tid))
     try:
-        flow_error(conn, f"UPDATE service_tickets SET {assignment} WHERE ticket_id = %s", (tid,),
-                   match="escalation may only raise the priority")
+        for assignment in ("priority = 'urgent'", "current_status = 'closed'",
+                           "priority = 'urgent', last_action_at = @ticketdb_flow_escalation"):
+            flow_error(conn, f"UPDATE service_tickets SET {assignment} WHERE ticket_id = %s",
+                       (tid,), match="changes only through ticket_logs")
     finally:
-        execute(conn, "SET @ticketdb_flow_escalation = NULL")
+        execute(conn, "SET @ticketdb_flow_escalation = NULL, @ticketdb_flow_ticket = NULL")
     assert state(conn, tid) == before
+
+
+@pytest.mark.parametrize("marker", FORGED_MARKERS)
+def test_no_session_variable_makes_a_false_log_row_pass(conn, marker):
+    """The forgery of the review: an 'escalate' row that claims a move the
+    ticket never made (closed to resolved, urgent to low), stamped with the
+    escalation's marker time. It must be refused and change nothing."""
+    tid, _ = ticket_in(conn, "closed")
+    before, logs = state(conn, tid), log_count(conn, tid)
+    execute(conn, marker.format(tid=tid))
+    try:
+        flow_error(conn, "INSERT INTO ticket_logs (ticket_id, action_type, from_status, "
+                   "to_status, old_priority, new_priority, action_time) VALUES "
+                   "(%s, 'escalate', 'closed', 'resolved', 'urgent', 'low', "
+                   "'2026-01-01 00:00:00')", (tid,))
+        flow_error(conn, "INSERT INTO ticket_logs (ticket_id, action_type, new_priority) "
+                   "VALUES (%s, 'escalate', 'urgent')", (tid,), match="cannot 'escalate' from")
+    finally:
+        execute(conn, "SET @ticketdb_flow_escalation = NULL, @ticketdb_flow_ticket = NULL")
+    assert state(conn, tid) == before
+    assert log_count(conn, tid) == logs
+
+
+def test_a_log_row_must_tell_the_truth_about_the_priority(conn):
+    tid, _ = ticket_in(conn, "in_progress")
+    flow_error(conn, "INSERT INTO ticket_logs (ticket_id, action_type, old_priority, "
+               "new_priority) VALUES (%s, 'escalate', 'medium', 'high')", (tid,),
+               match="says priority 'medium' but the ticket is 'low'")
+
+
+def test_a_backdated_row_is_refused_unless_it_was_staged_for_import(conn):
+    tid, aid = ticket_in(conn, "in_progress")
+    earlier = utcnow(conn) - timedelta(minutes=30)
+    before, logs = state(conn, tid), log_count(conn, tid)
+    flow_error(conn, "INSERT INTO ticket_logs (ticket_id, action_type, agent_id, action_time) "
+               "VALUES (%s, 'reply', %s, %s)", (tid, aid, earlier),
+               match=f"ticket {tid}: action_time is in the past and the row was not staged")
+    assert (state(conn, tid), log_count(conn, tid)) == (before, logs)
+    # staged for another action: still refused
+    at = utcnow(conn) - timedelta(minutes=20)
+    execute(conn, "INSERT INTO ticket_log_imports (ticket_id, action_type, action_time) "
+                  "VALUES (%s, 'resolve', %s)", (tid, at))
+    flow_error(conn, "INSERT INTO ticket_logs (ticket_id, action_type, action_time) "
+               "VALUES (%s, 'close', %s)", (tid, at), match="not staged")
+    # staged: taken, and the staged row is consumed
+    execute(conn, "INSERT INTO ticket_logs (ticket_id, action_type, action_time) "
+                  "VALUES (%s, 'resolve', %s)", (tid, at))
+    assert state(conn, tid)["resolved_at"] == at
+    assert one(conn, "SELECT COUNT(*) FROM ticket_log_imports WHERE ticket_id = %s", (tid,)) == 0
+    # a few minutes of clock skew are tolerated without staging
+    execute(conn, "INSERT INTO ticket_logs (ticket_id, action_type, action_time) "
+                  "VALUES (%s, 'close', UTC_TIMESTAMP() - INTERVAL 2 MINUTE)", (tid,))
+    assert state(conn, tid)["current_status"] == "closed"
+
+
+def test_an_import_replays_exact_times(conn):
+    tid = ticket(conn, age=timedelta(days=3))
+    aid = agent(conn)
+    created = state(conn, tid)["created_at"]
+    times = [created + timedelta(hours=h) for h in (1, 2, 5)]
+    for action, at in zip(("assign", "reply", "resolve"), times, strict=True):
+        execute(conn, "INSERT INTO ticket_log_imports (ticket_id, action_type, action_time) "
+                      "VALUES (%s, %s, %s)", (tid, action, at))
+    execute(conn, "INSERT INTO ticket_logs (ticket_id, action_type, agent_id, action_time) "
+                  "VALUES (%s, 'assign', %s, %s), (%s, 'reply', %s, %s), (%s, 'resolve', %s, %s)",
+            (tid, aid, times[0], tid, aid, times[1], tid, aid, times[2]))
+    after = state(conn, tid)
+    assert (after["first_response_at"], after["resolved_at"]) == (times[1], times[2])
+    assert one(conn, "SELECT COUNT(*) FROM ticket_log_imports WHERE ticket_id = %s", (tid,)) == 0
+
+
+def test_every_move_records_who_made_it(conn):
+    tid, first = ticket_in(conn, "in_progress")
+    second, supervisor = agent(conn), agent(conn)
+    execute(conn, "INSERT INTO ticket_logs (ticket_id, action_type, agent_id, actor_agent_id) "
+                  "VALUES (%s, 'transfer', %s, %s)", (tid, second, supervisor))
+    execute(conn, "INSERT INTO ticket_logs (ticket_id, action_type, agent_id, actor_login) "
+                  "VALUES (%s, 'reply', %s, 'someone.else@nowhere')", (tid, second))
+    rows = query(conn, "SELECT action_type, agent_id, actor_agent_id, actor_login, "
+                       "SESSION_USER() FROM ticket_logs WHERE ticket_id = %s "
+                       "ORDER BY log_id DESC LIMIT 2", (tid,))
+    (reply, r_agent, r_actor, r_login, me), (transfer, t_agent, t_actor, t_login, _) = rows
+    assert (transfer, t_agent, t_actor) == ("transfer", second, supervisor)
+    assert (reply, r_agent, r_actor) == ("reply", second, second)
+    assert r_login == t_login == me  # the client cannot write its own actor_login
+    assert state(conn, tid)["assigned_agent_id"] == second and first != second
+
+
+def test_reopen_never_hands_a_ticket_to_an_inactive_agent(conn):
+    tid, aid = ticket_in(conn, "resolved")
+    execute(conn, "UPDATE agents SET is_active = FALSE WHERE agent_id = %s", (aid,))
+    log(conn, tid, "reopen")
+    after = state(conn, tid)
+    assert (after["current_status"], after["assigned_agent_id"]) == ("pending", None)
+    row = query(conn, "SELECT from_status, to_status FROM ticket_logs WHERE ticket_id = %s "
+                      "ORDER BY log_id DESC LIMIT 1", (tid,))[0]
+    assert row == ("resolved", "pending")
+    other, active = ticket_in(conn, "closed")
+    log(conn, other, "reopen")
+    assert (state(conn, other)["current_status"], state(conn, other)["assigned_agent_id"]) == (
+        "in_progress", active)

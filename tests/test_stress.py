@@ -2,7 +2,10 @@
 the escalation and alert procedures run every second. Afterwards every ticket
 must equal the replay of its own log, no ticket may have been claimed twice,
 and every accepted call must have left exactly its log row, every refused one
-none. Deadlocks and lock wait timeouts are retried and counted."""
+none, and no log row may claim anything but a true move of its ticket.
+Deadlocks and lock wait timeouts that reach the caller are retried and
+counted per call (sp_claim_next_ticket retries its own deadlocks first).
+An exception in any thread fails the test."""
 
 from __future__ import annotations
 
@@ -33,6 +36,7 @@ class Tally:
         self.refused: set[str] = set()
         self.claims: list[tuple[int, int]] = []
         self.created: dict[int, str] = {}
+        self.errors: list[BaseException] = []
 
     def add(self, key: str, n: int = 1) -> None:
         with self.lock:
@@ -46,7 +50,8 @@ def with_retry(tally: Tally, fn, *args):
         except pymysql.err.OperationalError as exc:
             if exc.args[0] not in RETRY or attempt == 4:
                 raise
-            tally.add("deadlocks retried" if exc.args[0] == 1213 else "lock timeouts retried")
+            kind = "deadlocks" if exc.args[0] == 1213 else "lock timeouts"
+            tally.add(f"{kind} reaching the caller, retried: {fn.__name__}")
             time.sleep(0.01 * (attempt + 1))
     raise AssertionError("unreachable")
 
@@ -80,6 +85,19 @@ def call_all(conn, sql: str) -> None:
             pass
 
 
+def guarded(body):
+    """A thread body whose exception is kept for the test to re-raise."""
+    def run(*args) -> None:
+        tally = args[-2]
+        try:
+            body(*args)
+        except BaseException as exc:
+            with tally.lock:
+                tally.errors.append(exc)
+    return run
+
+
+@guarded
 def worker(target, n: int, tickets: list[int], agents: list[int], customer_id: int,
            tally: Tally, stop: threading.Event) -> None:
     rng = random.Random(n)
@@ -124,6 +142,7 @@ def worker(target, n: int, tickets: list[int], agents: list[int], customer_id: i
         conn.close()
 
 
+@guarded
 def automation(target, tally: Tally, stop: threading.Event) -> None:
     conn = connect(target)
     try:
@@ -157,7 +176,10 @@ def replay(rows: list[dict], priority: str) -> dict:
         elif action == "close":
             nxt, closed = "closed", r["action_time"]
         elif action == "reopen":
+            # back to the assignee, unless none or no longer active: then pending, unassigned
             nxt, resolved, closed = ("in_progress" if agent_id else "pending"), None, None
+            if agent_id and r["to_status"] == "pending":
+                nxt, agent_id = "pending", None
         else:  # escalate
             assert r["old_priority"] == priority
             assert PRIORITY_RANK[r["new_priority"]] < PRIORITY_RANK[priority]
@@ -194,6 +216,8 @@ def test_sixteen_connections_keep_every_invariant(fresh_db, fresh_conn, capsys):
     for t in threads:
         t.join(timeout=120)
     assert not any(t.is_alive() for t in threads)
+    for exc in tally.errors:
+        raise exc
     initial.update(tally.created)
 
     logs = defaultdict(list)
@@ -208,6 +232,9 @@ def test_sixteen_connections_keep_every_invariant(fresh_db, fresh_conn, capsys):
         expected = replay(logs[tid], initial[tid])
         actual = {k: row[k] for k in expected}
         assert actual == expected, f"ticket {tid}: {actual} != replay {expected}"
+
+    assert not [r for v in logs.values() for r in v if not r["actor_login"]], \
+        "a log row does not say which login wrote it"
 
     claimed = Counter(t for t, _ in tally.claims)
     assert not [t for t, n in claimed.items() if n > 1], "a ticket was claimed twice"

@@ -7,6 +7,7 @@ written in `history.py`, and this module decides what runs and in what order.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
 import sys
@@ -60,7 +61,13 @@ class FileState:
 
 
 def lock_name(database: str) -> str:
-    return f"ticketdb.deploy.{database}"[:64]
+    """GET_LOCK's name for one database: at most 64 characters, and two long
+    database names never share one (a digest of the whole name ends it)."""
+    name = f"ticketdb.deploy.{database}"
+    if len(name) <= 64:
+        return name
+    digest = hashlib.sha1(database.encode()).hexdigest()[:12]
+    return f"ticketdb.deploy.{database[:64 - 16 - 13]}.{digest}"
 
 
 def database_exists(conn: Connection, database: str) -> bool:

@@ -25,7 +25,7 @@ REPORTS = ("sp_overdue_report", "sp_agent_efficiency", "sp_ticket_trace")
 AGENT_PROCEDURES = (*REPORTS, "sp_assign_ticket", "sp_claim_next_ticket",
                     "sp_claim_conversation", "sp_mark_conversation_read")
 SUPERVISOR_PROCEDURES = (*AGENT_PROCEDURES, "sp_escalate_priorities", "sp_generate_alerts",
-                         "sp_snapshot_urgent_tickets")
+                         "sp_snapshot_urgent_tickets", "sp_apply_retention")
 AGENT_READS = ("service_tickets", "ticket_logs", "customers", "categories", "kb_articles",
                "agents", "agent_status", "conversations", "messages", "interactions",
                "ticket_alerts", "daily_urgent_tickets", "escalation_rules")

@@ -254,8 +254,14 @@ def _ticket_batch(conn: Connection, rng: random.Random, first_id: int, count: in
                   "VALUES (%s, %s, %s, %s, %s, %s, %s)", ticket_rows)
     _insert(conn, "INSERT INTO interactions (customer_id, ticket_id, channel, occurred_at) "
                   "VALUES (%s, %s, %s, %s)", contacts)
+    # History in the past goes through the import path: staged, then logged.
+    _insert(conn, "INSERT INTO ticket_log_imports (ticket_id, action_type, action_time) "
+                  "VALUES (%s, %s, %s)", [(t, a, at) for t, a, _agent, at in log_rows])
     _insert(conn, "INSERT INTO ticket_logs (ticket_id, action_type, agent_id, action_time) "
                   "VALUES (%s, %s, %s, %s)", log_rows)
+    with conn.cursor() as cur:  # rows of the last minutes were not backdated: not consumed
+        cur.execute("DELETE FROM ticket_log_imports WHERE ticket_id BETWEEN %s AND %s",
+                    (first_id, first_id + count - 1))
     conn.commit()
     return len(log_rows)
 

@@ -1,12 +1,12 @@
 -- Status, priority, assignee and the flow's timestamps change only through
--- the status flow (a row in ticket_logs); a direct UPDATE of them is refused.
--- Subject, description and category stay editable. The batch UPDATE of
--- sp_escalate_priorities passes while its marker is set: it may only raise the
--- priority and stamp last_action_at, and it logs every row it raises.
+-- the status flow (a row in ticket_logs); a direct UPDATE of them is refused,
+-- naming the first such column it changes. Subject, description and category
+-- stay editable.
 --
--- The three cases are tested one after another, so that the flow's own
--- UPDATE (one short test) and the escalation batch (a few) stay cheap: the
--- server re-prepares every expression a trigger runs, row by row.
+-- The flow's own UPDATE is recognised by its mark in ticketdb_flow_marks
+-- (this connection, this ticket), which only the flow trigger writes and
+-- which lives for that one statement. Nothing a session can set, no
+-- @variable, opens this gate.
 --
 -- Swapped under LOCK TABLES by deploy.py (see README: "Trigger swaps").
 DROP TRIGGER IF EXISTS trg_service_tickets_before_update;
@@ -17,40 +17,49 @@ CREATE TRIGGER trg_service_tickets_before_update
 BEFORE UPDATE ON service_tickets
 FOR EACH ROW
 BEGIN
+    DECLARE v_flow_ticket BIGINT UNSIGNED;
+    DECLARE v_column VARCHAR(30);
     DECLARE v_message VARCHAR(128);
-    IF NOT (@ticketdb_flow_ticket <=> OLD.ticket_id) THEN
-        IF @ticketdb_flow_escalation IS NOT NULL THEN
-            -- sp_escalate_priorities' batch
-            IF NOT (
-                NEW.priority + 0 < OLD.priority + 0
-                AND NEW.last_action_at <=> @ticketdb_flow_escalation
-                AND NEW.current_status = OLD.current_status
-                AND NEW.assigned_agent_id <=> OLD.assigned_agent_id
-            ) THEN
-                SET v_message = CONCAT(
-                    'ticketdb: ticket ', OLD.ticket_id,
-                    ': escalation may only raise the priority'
-                );
-            END IF;
-        ELSEIF
-            NEW.ticket_id <> OLD.ticket_id
-            OR NEW.current_status <> OLD.current_status
-            OR NEW.priority <> OLD.priority
-            OR NOT (NEW.assigned_agent_id <=> OLD.assigned_agent_id)
-            OR NEW.created_at <> OLD.created_at
-            OR NOT (NEW.last_action_at <=> OLD.last_action_at)
-            OR NOT (NEW.first_response_at <=> OLD.first_response_at)
-            OR NOT (NEW.resolved_at <=> OLD.resolved_at)
-            OR NOT (NEW.closed_at <=> OLD.closed_at)
-            OR NOT (NEW.waiting_since <=> OLD.waiting_since)
-            OR NEW.paused_minutes <> OLD.paused_minutes
-        THEN
+
+    IF
+        NEW.ticket_id <> OLD.ticket_id
+        OR NEW.current_status <> OLD.current_status
+        OR NEW.priority <> OLD.priority
+        OR NOT (NEW.assigned_agent_id <=> OLD.assigned_agent_id)
+        OR NEW.created_at <> OLD.created_at
+        OR NOT (NEW.last_action_at <=> OLD.last_action_at)
+        OR NOT (NEW.first_response_at <=> OLD.first_response_at)
+        OR NOT (NEW.resolved_at <=> OLD.resolved_at)
+        OR NOT (NEW.closed_at <=> OLD.closed_at)
+        OR NOT (NEW.waiting_since <=> OLD.waiting_since)
+        OR NEW.paused_minutes <> OLD.paused_minutes
+    THEN
+        -- Only now look for the flow's mark: inside a writing statement this
+        -- read locks, so it is not made for edits that need no mark (subject,
+        -- alert_stage), and the flow finds its own row (a record lock only).
+        SELECT ticket_id INTO v_flow_ticket
+        FROM ticketdb_flow_marks
+        WHERE connection_id = CONNECTION_ID();
+        IF NOT (v_flow_ticket <=> OLD.ticket_id) THEN
+            SET v_column = CASE
+                WHEN NEW.ticket_id <> OLD.ticket_id THEN 'ticket_id'
+                WHEN NEW.current_status <> OLD.current_status THEN 'current_status'
+                WHEN NEW.priority <> OLD.priority THEN 'priority'
+                WHEN NOT (NEW.assigned_agent_id <=> OLD.assigned_agent_id)
+                    THEN 'assigned_agent_id'
+                WHEN NEW.created_at <> OLD.created_at THEN 'created_at'
+                WHEN NOT (NEW.last_action_at <=> OLD.last_action_at) THEN 'last_action_at'
+                WHEN NOT (NEW.first_response_at <=> OLD.first_response_at)
+                    THEN 'first_response_at'
+                WHEN NOT (NEW.resolved_at <=> OLD.resolved_at) THEN 'resolved_at'
+                WHEN NOT (NEW.closed_at <=> OLD.closed_at) THEN 'closed_at'
+                WHEN NOT (NEW.waiting_since <=> OLD.waiting_since) THEN 'waiting_since'
+                ELSE 'paused_minutes'
+            END;
             SET v_message = CONCAT(
-                'ticketdb: ticket ', OLD.ticket_id,
-                ': status, priority and assignee change only through ticket_logs'
+                'ticketdb: ticket ', OLD.ticket_id, ': ', v_column,
+                ' changes only through ticket_logs (the status flow)'
             );
-        END IF;
-        IF v_message IS NOT NULL THEN
             SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = v_message;
         END IF;
     END IF;
