@@ -21,6 +21,8 @@ from support import (
     utcnow,
 )
 
+from ticketdb.connection import fetch_dicts
+
 pytestmark = pytest.mark.usefixtures("scheduler_off")
 
 # --- sp_assign_ticket ---------------------------------------------------------
@@ -238,15 +240,15 @@ def test_overdue_report_contents_and_order(fresh_conn):
 
 
 def test_overdue_scan_reads_the_index_alone(conn):
-    plan = query(conn, "EXPLAIN SELECT ticket_id, priority, current_status, assigned_agent_id, "
-                       "deadline FROM service_tickets WHERE current_status IN "
-                       "('pending', 'in_progress') AND deadline < UTC_TIMESTAMP() "
-                       "ORDER BY deadline")
+    # By name: MySQL 8's EXPLAIN has 12 columns (partitions, filtered), MariaDB's 10.
+    plan = fetch_dicts(conn, "EXPLAIN SELECT ticket_id, priority, current_status, "
+                             "assigned_agent_id, deadline FROM service_tickets WHERE "
+                             "current_status IN ('pending', 'in_progress') AND "
+                             "deadline < UTC_TIMESTAMP() ORDER BY deadline")
     row = plan[0]
-    # id, select_type, table, type, possible_keys, key, key_len, ref, rows, Extra
-    assert row[3] == "range", plan
-    assert row[5] == "ix_tickets_status_deadline", plan
-    assert "Using index" in row[-1], plan
+    assert row["type"] == "range", plan
+    assert row["key"] == "ix_tickets_status_deadline", plan
+    assert "Using index" in row["Extra"], plan
 
 
 # --- sp_agent_efficiency ------------------------------------------------------
