@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 import re
+import threading
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -124,3 +126,27 @@ def flow_error(conn: Connection, sql: str, args: Any = None, match: str | None =
     message = expect_error(conn, sql, args, code=1644, match=match)
     assert message.startswith("ticketdb: "), message
     return message
+
+
+class Background:
+    """Runs fn in a thread; join() re-raises whatever it raised."""
+
+    def __init__(self, fn: Callable[[], object]) -> None:
+        self.error: BaseException | None = None
+        self.result: object = None
+
+        def body() -> None:
+            try:
+                self.result = fn()
+            except BaseException as exc:  # re-raised in join()
+                self.error = exc
+
+        self.thread = threading.Thread(target=body)
+        self.thread.start()
+
+    def join(self, timeout: float = 120) -> object:
+        self.thread.join(timeout)
+        assert not self.thread.is_alive(), "the background call did not finish"
+        if self.error is not None:
+            raise self.error
+        return self.result

@@ -7,7 +7,7 @@ import time
 from collections import Counter
 from datetime import timedelta
 
-from support import agent, call, execute, one, query, ticket
+from support import Background, agent, call, execute, one, query, ticket
 
 from ticketdb.connection import connect
 
@@ -32,12 +32,10 @@ def test_concurrent_claims_never_take_a_ticket_twice(fresh_db, fresh_conn):
     agents = [agent(fresh_conn) for _ in range(4)]
     results: list[list[int]] = [[] for _ in agents]
     barrier = threading.Barrier(len(agents))
-    threads = [threading.Thread(target=claim_all, args=(fresh_db, a, r, barrier))
-               for a, r in zip(agents, results, strict=True)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
+    runs = [Background(lambda a=a, r=r: claim_all(fresh_db, a, r, barrier))
+            for a, r in zip(agents, results, strict=True)]
+    for run in runs:
+        run.join()  # re-raises what a thread raised
     everything = [t for r in results for t in r]
     assert Counter(everything).most_common(1)[0][1] == 1, "a ticket was claimed twice"
     assert set(everything) == tickets
@@ -80,11 +78,9 @@ def test_conversation_claim_race_has_one_winner(fresh_db, fresh_conn):
         finally:
             conn.close()
 
-    threads = [threading.Thread(target=race, args=(a,)) for a in agents]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
+    runs = [Background(lambda a=a: race(a)) for a in agents]
+    for run in runs:
+        run.join(60)  # re-raises what a thread raised
     winners = [a for a, won in outcomes.items() if won == 1]
     assert len(outcomes) == len(agents) and len(winners) == 1, outcomes
     assert one(fresh_conn, "SELECT agent_id FROM conversations WHERE conversation_id = %s",

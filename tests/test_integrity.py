@@ -6,40 +6,26 @@ touching the caller's transaction, events that never overlap, retention."""
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Callable
 from datetime import timedelta
 
 import pymysql
 import pytest
-from support import agent, call, customer, execute, expect_error, log, one, query, state, ticket
+from support import (
+    Background,
+    agent,
+    call,
+    customer,
+    execute,
+    expect_error,
+    log,
+    one,
+    query,
+    state,
+    ticket,
+)
 
 from ticketdb.connection import connect
-
-
-class Background:
-    """Runs fn in a thread; join() re-raises whatever it raised."""
-
-    def __init__(self, fn: Callable[[], object]) -> None:
-        self.error: BaseException | None = None
-        self.result: object = None
-
-        def body() -> None:
-            try:
-                self.result = fn()
-            except BaseException as exc:  # re-raised in join()
-                self.error = exc
-
-        self.thread = threading.Thread(target=body)
-        self.thread.start()
-
-    def join(self, timeout: float = 120) -> object:
-        self.thread.join(timeout)
-        assert not self.thread.is_alive(), "the background call did not finish"
-        if self.error is not None:
-            raise self.error
-        return self.result
 
 
 @pytest.mark.parametrize("zone", ["-05:00", "+02:00", "+09:30"])
