@@ -17,7 +17,7 @@ COMMENT 'Daily at 05:00 UTC: the morning list of urgent tickets (sp_snapshot_urg
 DO
 BEGIN
     -- One lock per database and job; at most 64 characters, whatever the name.
-    DECLARE v_lock VARCHAR(64) DEFAULT CONCAT(
+    DECLARE v_lock VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci DEFAULT CONCAT(
         'ticketdb.', LEFT(DATABASE(), 24), '.', LEFT(MD5(DATABASE()), 8), '.snapshot'
     );
     IF @@global.read_only = 0 THEN

@@ -31,7 +31,7 @@ CALL sp_assign_ticket(42, 7);
 BEGIN
     DECLARE v_status VARCHAR(20) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
     DECLARE v_agent INT UNSIGNED;
-    DECLARE v_message VARCHAR(128);
+    DECLARE v_message VARCHAR(128) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
 
     IF in_agent_id IS NULL THEN
         SET v_message = CONCAT(

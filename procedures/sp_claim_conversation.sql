@@ -29,7 +29,7 @@ CALL sp_claim_conversation(1001, 7);
 BEGIN
     DECLARE v_active TINYINT;
     DECLARE v_claimed INT DEFAULT 0;
-    DECLARE v_message VARCHAR(128);
+    DECLARE v_message VARCHAR(128) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
 
     SELECT is_active INTO v_active FROM agents
     WHERE agent_id = in_agent_id;

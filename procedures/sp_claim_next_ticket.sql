@@ -37,7 +37,7 @@ BEGIN
     DECLARE v_active TINYINT;
     DECLARE v_attempt INT DEFAULT 0;
     DECLARE v_deadlocked BOOLEAN DEFAULT FALSE;
-    DECLARE v_message VARCHAR(128);
+    DECLARE v_message VARCHAR(128) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
 
     SET out_ticket_id = NULL;
     SELECT is_active INTO v_active FROM agents

@@ -60,7 +60,7 @@ BEGIN
     CREATE TEMPORARY TABLE tmp_ticketdb_escalation (
         ticket_id BIGINT UNSIGNED NOT NULL PRIMARY KEY,
         new_priority ENUM('urgent', 'high', 'medium', 'low') NOT NULL
-    ) ENGINE = InnoDB;
+    ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_unicode_ci;
 
     START TRANSACTION;
     OPEN c_rules;

@@ -55,7 +55,7 @@ BEGIN
             ticket_id BIGINT UNSIGNED NOT NULL PRIMARY KEY,
             alert_type ENUM('due_soon', 'overdue') NOT NULL,
             deadline DATETIME NOT NULL
-        ) ENGINE = InnoDB;
+        ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_unicode_ci;
 
         SET TRANSACTION ISOLATION LEVEL READ COMMITTED;
         START TRANSACTION;

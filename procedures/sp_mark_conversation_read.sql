@@ -4,7 +4,7 @@ DELIMITER $$
 
 CREATE PROCEDURE sp_mark_conversation_read (
     IN in_conversation_id BIGINT UNSIGNED,
-    IN in_reader_type VARCHAR(10)
+    IN in_reader_type VARCHAR(10) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci
 )
 MODIFIES SQL DATA
 SQL SECURITY DEFINER
@@ -26,7 +26,7 @@ CALL sp_mark_conversation_read(1001, ''agent'');
 '
 BEGIN
     DECLARE v_marked INT DEFAULT 0;
-    DECLARE v_message VARCHAR(128);
+    DECLARE v_message VARCHAR(128) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
 
     IF in_reader_type IS NULL OR in_reader_type NOT IN ('agent', 'customer') THEN
         SET v_message = CONCAT(

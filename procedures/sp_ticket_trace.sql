@@ -24,7 +24,7 @@ Example
 CALL sp_ticket_trace(42);
 '
 BEGIN
-    DECLARE v_message VARCHAR(128);
+    DECLARE v_message VARCHAR(128) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
 
     IF NOT EXISTS (
         SELECT 1 FROM service_tickets

@@ -24,10 +24,14 @@ SQL_MODE = (
     "STRICT_TRANS_TABLES,STRICT_ALL_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,"
     "ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION,ONLY_FULL_GROUP_BY"
 )
+# The project's collation: every table names it, every routine variable too,
+# and `up` makes it the database's default (MySQL 8's own is utf8mb4_0900_ai_ci,
+# which MariaDB does not know).
+COLLATION = "utf8mb4_unicode_ci"
 SESSION_SETUP = (
     f"SET SESSION sql_mode = '{SQL_MODE}'",
     "SET SESSION time_zone = '+00:00'",
-    "SET NAMES utf8mb4 COLLATE utf8mb4_unicode_ci",
+    f"SET NAMES utf8mb4 COLLATE {COLLATION}",
 )
 
 _DB_NAME = re.compile(r"^[A-Za-z0-9_]{1,64}$")

@@ -20,7 +20,7 @@ import pymysql
 from pymysql.connections import Connection
 
 from ticketdb import history
-from ticketdb.connection import Target, connect
+from ticketdb.connection import COLLATION, Target, connect
 from ticketdb.sources import ROOT, SqlFile, all_files
 from ticketdb.splitter import split
 
@@ -291,6 +291,22 @@ def refuse_read_only(conn: Connection) -> None:
             )
 
 
+def align_default_collation(conn: Connection, database: str, echo: Echo) -> None:
+    """Give the database the project's default collation. A database created
+    before `up` has the server's (MySQL 8: utf8mb4_0900_ai_ci); routines and
+    triggers take it for anything that does not name its own collation."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME "
+                    "FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s", (database,))
+        charset, collation = cur.fetchone()
+        if (charset, collation) == ("utf8mb4", COLLATION):
+            return
+        cur.execute(f"ALTER DATABASE `{database}` "
+                    f"DEFAULT CHARACTER SET utf8mb4 COLLATE {COLLATION}")
+    echo(f"note: database {database}: default collation {collation} changed to {COLLATION} "
+         "(existing tables keep theirs)")
+
+
 def up(target: Target, echo: Echo, lock_timeout: int = 60, root: Path = ROOT) -> int:
     """Apply everything pending. Returns the number of files applied."""
     conn = connect(target, database=None)
@@ -298,9 +314,10 @@ def up(target: Target, echo: Echo, lock_timeout: int = 60, root: Path = ROOT) ->
         refuse_read_only(conn)
         with conn.cursor() as cur:
             cur.execute(f"CREATE DATABASE IF NOT EXISTS `{target.database}` "
-                        "DEFAULT CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+                        f"DEFAULT CHARACTER SET utf8mb4 COLLATE {COLLATION}")
             cur.execute(f"USE `{target.database}`")
         acquire_lock(conn, target.database, lock_timeout)
+        align_default_collation(conn, target.database, echo)
         history.ensure_table(conn)
         if history.mark_interrupted(conn):
             echo("note: an earlier deploy was interrupted; resuming where it stopped")

@@ -16,13 +16,18 @@ from pathlib import Path
 from pymysql.connections import Connection
 
 from ticketdb import history, migrate
-from ticketdb.connection import Target, connect
+from ticketdb.connection import COLLATION, Target, connect
 from ticketdb.sources import ROOT, all_files
 
 Snapshot = dict[str, dict[tuple, tuple]]
 
 # category -> (query with %(schema)s, number of leading key columns)
 _QUERIES: dict[str, tuple[str, int]] = {
+    # Routines, triggers and events take the database's default collation for
+    # anything that does not name its own; the project's is utf8mb4_unicode_ci.
+    "database": (
+        "SELECT 'default', DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME "
+        "FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %(schema)s", 1),
     "table": (
         "SELECT TABLE_NAME, ENGINE, TABLE_COLLATION, TABLE_TYPE FROM information_schema.TABLES "
         "WHERE TABLE_SCHEMA = %(schema)s AND TABLE_TYPE = 'BASE TABLE'", 1),
@@ -56,19 +61,22 @@ _QUERIES: dict[str, tuple[str, int]] = {
         "rc.DELETE_RULE", 2),
     "trigger": (
         "SELECT TRIGGER_NAME, EVENT_OBJECT_TABLE, ACTION_TIMING, EVENT_MANIPULATION, "
-        "ACTION_ORDER, ACTION_STATEMENT, SQL_MODE FROM information_schema.TRIGGERS "
+        "ACTION_ORDER, ACTION_STATEMENT, SQL_MODE, DATABASE_COLLATION "
+        "FROM information_schema.TRIGGERS "
         "WHERE TRIGGER_SCHEMA = %(schema)s", 1),
     "routine": (
         "SELECT ROUTINE_NAME, ROUTINE_TYPE, ROUTINE_DEFINITION, SECURITY_TYPE, SQL_DATA_ACCESS, "
-        "IS_DETERMINISTIC, SQL_MODE, ROUTINE_COMMENT FROM information_schema.ROUTINES "
+        "IS_DETERMINISTIC, SQL_MODE, ROUTINE_COMMENT, DATABASE_COLLATION "
+        "FROM information_schema.ROUTINES "
         "WHERE ROUTINE_SCHEMA = %(schema)s", 1),
     "routine parameter": (
         "SELECT SPECIFIC_NAME, COALESCE(PARAMETER_NAME, '(returns)'), ORDINAL_POSITION, "
-        "PARAMETER_MODE, DTD_IDENTIFIER FROM information_schema.PARAMETERS "
+        "PARAMETER_MODE, DTD_IDENTIFIER, COLLATION_NAME FROM information_schema.PARAMETERS "
         "WHERE SPECIFIC_SCHEMA = %(schema)s", 2),
     "event": (
         "SELECT EVENT_NAME, EVENT_DEFINITION, INTERVAL_VALUE, INTERVAL_FIELD, STARTS, ENDS, "
-        "STATUS, ON_COMPLETION, SQL_MODE, TIME_ZONE, EVENT_COMMENT FROM information_schema.EVENTS "
+        "STATUS, ON_COMPLETION, SQL_MODE, TIME_ZONE, EVENT_COMMENT, DATABASE_COLLATION "
+        "FROM information_schema.EVENTS "
         "WHERE EVENT_SCHEMA = %(schema)s", 1),
     "view": (
         "SELECT TABLE_NAME, VIEW_DEFINITION, CHECK_OPTION, SECURITY_TYPE "
@@ -76,19 +84,23 @@ _QUERIES: dict[str, tuple[str, int]] = {
 }
 
 _FIELDS = {
+    "database": ("character set", "collation"),
     "table": ("engine", "collation", "type"),
     "column": ("position", "type", "nullable", "default", "extra", "generated as", "collation"),
     "index": ("non_unique", "type", "columns"),
     "check constraint": ("clause",),
     "foreign key": ("references", "on update", "on delete", "columns"),
-    "trigger": ("table", "timing", "event", "order", "body", "sql_mode"),
+    "trigger": ("table", "timing", "event", "order", "body", "sql_mode", "database collation"),
     "routine": ("type", "body", "security", "data access", "deterministic", "sql_mode",
-                "comment"),
-    "routine parameter": ("position", "mode", "type"),
+                "comment", "database collation"),
+    "routine parameter": ("position", "mode", "type", "collation"),
     "event": ("body", "every", "unit", "starts", "ends", "status", "on completion", "sql_mode",
-              "time_zone", "comment"),
+              "time_zone", "comment", "database collation"),
     "view": ("definition", "check option", "security"),
 }
+
+
+_SHOW = 64  # longest value printed in a difference
 
 
 def snapshot(conn: Connection, schema: str) -> Snapshot:
@@ -122,17 +134,22 @@ def compare(expected: Snapshot, live: Snapshot) -> list[str]:
             elif key not in want:
                 differences.append(f"{category} {name}: in the database, not in the files")
             elif want[key] != have[key]:
-                fields = [f for f, a, b in zip(_FIELDS[category], want[key], have[key], strict=True)
-                          if a != b]
-                differences.append(f"{category} {name}: {', '.join(fields)} differ from the files")
+                fields = [(f, a, b) for f, a, b in
+                          zip(_FIELDS[category], want[key], have[key], strict=True) if a != b]
+                names = ", ".join(f for f, _, _ in fields)
+                # Short values (a collation, a mode, a status) say what differs;
+                # bodies are too long to print and are named only.
+                shown = "; ".join(f"{f}: files {a}, database {b}" for f, a, b in fields
+                                  if len(str(a)) <= _SHOW and len(str(b)) <= _SHOW)
+                differences.append(f"{category} {name}: {names} differ from the files"
+                                   + (f" ({shown})" if shown else ""))
     return differences
 
 
 def build_reference(conn: Connection, schema: str, root: Path) -> None:
     """Apply every file to an empty scratch database."""
     with conn.cursor() as cur:
-        cur.execute(f"CREATE DATABASE `{schema}` "
-                    "DEFAULT CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+        cur.execute(f"CREATE DATABASE `{schema}` DEFAULT CHARACTER SET utf8mb4 COLLATE {COLLATION}")
         cur.execute(f"USE `{schema}`")
         for f in all_files(root):
             for st in f.statements:

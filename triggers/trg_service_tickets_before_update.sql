@@ -18,8 +18,8 @@ BEFORE UPDATE ON service_tickets
 FOR EACH ROW
 BEGIN
     DECLARE v_flow_ticket BIGINT UNSIGNED;
-    DECLARE v_column VARCHAR(30);
-    DECLARE v_message VARCHAR(128);
+    DECLARE v_column VARCHAR(30) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
+    DECLARE v_message VARCHAR(128) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
 
     IF
         NEW.ticket_id <> OLD.ticket_id

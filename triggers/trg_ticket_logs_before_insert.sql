@@ -27,18 +27,18 @@ CREATE TRIGGER trg_ticket_logs_before_insert
 BEFORE INSERT ON ticket_logs
 FOR EACH ROW
 BEGIN
-    DECLARE v_status VARCHAR(20);
-    DECLARE v_priority VARCHAR(10);
+    DECLARE v_status VARCHAR(20) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
+    DECLARE v_priority VARCHAR(10) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
     DECLARE v_agent INT UNSIGNED;
     DECLARE v_created DATETIME;
     DECLARE v_waiting_since DATETIME;
     DECLARE v_last_action DATETIME;
-    DECLARE v_to VARCHAR(20);
+    DECLARE v_to VARCHAR(20) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
     DECLARE v_active TINYINT;
     DECLARE v_paused INT DEFAULT 0;
     DECLARE v_keep_agent BOOLEAN DEFAULT TRUE;
-    DECLARE v_error VARCHAR(110);
-    DECLARE v_message VARCHAR(128);
+    DECLARE v_error VARCHAR(110) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
+    DECLARE v_message VARCHAR(128) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
 
     SELECT
         current_status,

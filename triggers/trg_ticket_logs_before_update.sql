@@ -9,7 +9,7 @@ CREATE TRIGGER trg_ticket_logs_before_update
 BEFORE UPDATE ON ticket_logs
 FOR EACH ROW
 BEGIN
-    DECLARE v_message VARCHAR(128);
+    DECLARE v_message VARCHAR(128) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
     SET v_message = CONCAT(
         'ticketdb: ticket ', OLD.ticket_id, ': ticket_logs is append-only (log ',
         OLD.log_id, ' cannot be updated)'
