@@ -19,7 +19,7 @@ from pathlib import Path
 import pymysql
 from pymysql.connections import Connection
 
-from ticketdb import history
+from ticketdb import history, server_checks
 from ticketdb.connection import COLLATION, Target, connect
 from ticketdb.sources import ROOT, SqlFile, all_files
 from ticketdb.splitter import split
@@ -251,44 +251,34 @@ def acquire_lock(conn: Connection, database: str, timeout: int) -> None:
         cur.execute("SELECT GET_LOCK(%s, %s)", (name, timeout))
         if cur.fetchone()[0] == 1:
             return
-        cur.execute(
-            "SELECT p.ID, p.USER, p.HOST, p.TIME FROM information_schema.PROCESSLIST AS p "
-            "WHERE p.ID = IS_USED_LOCK(%s)", (name,))
-        row = cur.fetchone()
-    who = (f"connection {row[0]} ({row[1]}@{row[2]}, connected for {row[3]} s)"
-           if row else "another session")
+        cur.execute("SELECT IS_USED_LOCK(%s)", (name,))
+        holder = cur.fetchone()[0]
     raise DeployError(
-        f"another deploy is running on {database}: lock '{name}' is held by {who}; "
-        f"waited {timeout} s (--lock-timeout)"
+        f"another deploy is running on {database}: lock '{name}' is held by "
+        f"{server_checks.describe_session(conn, holder)}; waited {timeout} s (--lock-timeout)"
     )
 
 
-def server_warnings(conn: Connection) -> list[str]:
-    with conn.cursor() as cur:
-        cur.execute("SELECT @@global.event_scheduler, @@global.time_zone, @@system_time_zone")
-        scheduler, tz, system_tz = cur.fetchone()
-    warnings = []
-    if str(scheduler).upper() != "ON":
-        warnings.append(
-            f"event_scheduler is {scheduler}: the scheduled events will not run until "
-            "SET GLOBAL event_scheduler = ON (and event_scheduler=ON in my.cnf)"
-        )
-    if tz not in ("+00:00", "UTC") and not (tz == "SYSTEM" and system_tz in ("UTC", "GMT")):
-        warnings.append(
-            f"the server's time_zone is {tz} (system {system_tz}): ticketdb stores UTC; "
-            "connect with time_zone = '+00:00' or set default_time_zone = '+00:00'"
-        )
-    return warnings
+def refuse_unfit_server(conn: Connection) -> None:
+    """Before anything is created: a read-only server, a version below the floor."""
+    problems = [server_checks.read_only_refusal(conn),
+                server_checks.version_refusal(server_checks.server_version(conn))]
+    problems = [p for p in problems if p]
+    if problems:
+        raise DeployError("refusing to deploy: " + "; ".join(problems))
 
 
-def refuse_read_only(conn: Connection) -> None:
-    with conn.cursor() as cur:
-        cur.execute("SELECT @@global.read_only")
-        if int(cur.fetchone()[0]):
-            raise DeployError(
-                "the server is read-only (read_only = ON; a replica?): deploy to the primary, "
-                "the replicas follow through replication"
-            )
+def refuse_what_cannot_be_created(conn: Connection, work: list[FileState]) -> None:
+    """Before the first file: can this account create the triggers, procedures
+    and events the work holds? Else `up` would stop halfway through."""
+    kinds = {_KINDS[s.file.path.split("/")[0]] for s in work
+             if s.file.path.split("/")[0] in _KINDS}
+    problem = server_checks.creation_refusal(conn, kinds)
+    if problem:
+        raise DeployError(f"refusing to deploy, nothing was changed: {problem}")
+
+
+_KINDS = {"triggers": "trigger", "procedures": "procedure", "events": "event"}
 
 
 def align_default_collation(conn: Connection, database: str, echo: Echo) -> None:
@@ -311,13 +301,12 @@ def up(target: Target, echo: Echo, lock_timeout: int = 60, root: Path = ROOT) ->
     """Apply everything pending. Returns the number of files applied."""
     conn = connect(target, database=None)
     try:
-        refuse_read_only(conn)
+        refuse_unfit_server(conn)
         with conn.cursor() as cur:
             cur.execute(f"CREATE DATABASE IF NOT EXISTS `{target.database}` "
                         f"DEFAULT CHARACTER SET utf8mb4 COLLATE {COLLATION}")
             cur.execute(f"USE `{target.database}`")
         acquire_lock(conn, target.database, lock_timeout)
-        align_default_collation(conn, target.database, echo)
         history.ensure_table(conn)
         if history.mark_interrupted(conn):
             echo("note: an earlier deploy was interrupted; resuming where it stopped")
@@ -326,6 +315,8 @@ def up(target: Target, echo: Echo, lock_timeout: int = 60, root: Path = ROOT) ->
         if problems:
             raise DeployError("refusing to deploy:\n  " + "\n  ".join(problems))
         work = [s for s in states if s.needs_work]
+        refuse_what_cannot_be_created(conn, work)
+        align_default_collation(conn, target.database, echo)
         if not work:
             echo("nothing to do: the database is up to date")
         for s in work:
@@ -339,7 +330,7 @@ def up(target: Target, echo: Echo, lock_timeout: int = 60, root: Path = ROOT) ->
             echo(f"applied {s.file.path} ({how}{count} statement(s), {_ms(started)} ms)")
         if work:
             echo(f"done: {len(work)} file(s) applied")
-        for warning in server_warnings(conn):
+        for warning in server_checks.settings_warnings(conn, target.database):
             echo(f"warning: {warning}")
         return len(work)
     finally:
