@@ -92,31 +92,35 @@ def test_plan_runs_nothing(empty_db):
         conn.close()
 
 
+def mysql_client(srv, *args: str) -> list[str]:
+    """The real `mysql` client as a DBA runs it against the test server (with
+    root's password from the server's client.cnf, or inside its container)."""
+    if srv.kind == "url":
+        pytest.skip("the mysql client is run against the session's own server only")
+    return [*srv.client_command(), *args]
+
+
 def test_plan_output_pipes_into_the_mysql_client(empty_db, mysql_server):
-    client = shutil.which("mariadb") or shutil.which("mysql")
-    assert client, "the mysql client is installed with the server"
     script = run(empty_db, "plan").stdout
     conn = connect(empty_db, database=None)
     execute(conn, f"CREATE DATABASE `{empty_db.database}`")
     conn.close()
-    t = empty_db
-    done = subprocess.run([client, "--no-defaults", "-h", t.host, "-P", str(t.port), "-u", t.user,
-                           "--init-command=SET time_zone = '+00:00'", t.database],
+    done = subprocess.run(mysql_client(mysql_server, "--init-command=SET time_zone = '+00:00'",
+                                       empty_db.database),
                           input=script, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
 
 
 def test_files_piped_into_the_mysql_client_build_the_same_schema(empty_db, mysql_server):
-    client = shutil.which("mariadb") or shutil.which("mysql")
-    assert client, "the mysql client is installed with the server"
     conn = connect(empty_db, database=None)
     execute(conn, f"CREATE DATABASE `{empty_db.database}`")
     t = empty_db
     mode = one(conn, "SELECT @@SESSION.sql_mode")
     for f in all_files():
         done = subprocess.run(
-            [client, "--no-defaults", "-h", t.host, "-P", str(t.port), "-u", t.user,
-             f"--init-command=SET time_zone = '+00:00', sql_mode = '{mode}'", t.database],
+            mysql_client(mysql_server,
+                         f"--init-command=SET time_zone = '+00:00', sql_mode = '{mode}'",
+                         t.database),
             input=(ROOT / f.path).read_text(), capture_output=True, text=True, check=False)
         assert done.returncode == 0, f"{f.path}: {done.stderr}"
     scratch = f"t_ref_{t.database[-6:]}"
@@ -316,7 +320,7 @@ def test_verify_could_not_check(empty_db):
 @contextmanager
 def server_setting(target: Target, name: str, value: str, normal: str) -> Iterator[None]:
     """SET GLOBAL name for the duration of a block, then back to normal."""
-    admin = connect(target)
+    admin = connect(target, database=None)
     try:
         execute(admin, f"SET GLOBAL {name} = {value}")
         yield

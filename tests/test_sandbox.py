@@ -11,9 +11,10 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from support import one
 
-from ticketdb.connection import connect, from_url
+from ticketdb.connection import connect, from_defaults_file
 from ticketdb.sources import ROOT
 
 
@@ -21,15 +22,19 @@ def test_sandbox_keep_prints_the_reports_and_leaves_a_working_server():
     result = subprocess.run([sys.executable, str(ROOT / "deploy.py"), "sandbox", "--keep",
                              "--tickets", "300"], capture_output=True, text=True, timeout=300,
                             check=False)
-    assert result.returncode == 0, result.stderr
     out = result.stdout
-    for title in ("Escalations made", "Alerts written", "Overdue report",
-                  "Agent efficiency", "Morning list"):
-        assert title in out
-    workdir = re.search(r"rm -rf (\S+)", out).group(1)
-    url = re.search(r"URL: (\S+)", out).group(1)
+    stop = re.search(r"stop it: (.+)", out)
+    assert stop, out + result.stderr
+    target = None
     try:
-        conn = connect(from_url(url))
+        assert result.returncode == 0, result.stderr
+        for title in ("Escalations made", "Alerts written", "Overdue report",
+                      "Agent efficiency", "Morning list"):
+            assert title in out
+        cnf = Path(re.search(r"client options: (\S+)", out).group(1))
+        assert cnf.stat().st_mode & 0o777 == 0o600  # it may hold root's password
+        target = from_defaults_file(str(cnf)).with_database("ticketdb")
+        conn = connect(target)
         try:
             assert one(conn, "SELECT COUNT(*) FROM service_tickets") == 300
             assert one(conn, "SELECT COUNT(*) FROM ticket_logs") > 300
@@ -37,15 +42,23 @@ def test_sandbox_keep_prints_the_reports_and_leaves_a_working_server():
         finally:
             conn.close()
     finally:
-        pid = int(Path(workdir, "mysqld.pid").read_text())
-        os.kill(pid, signal.SIGTERM)
-        for _ in range(100):
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                break
-            time.sleep(0.1)
-        shutil.rmtree(workdir, ignore_errors=True)
+        # what the sandbox told the user to run must stop the server and clean up
+        done = subprocess.run(stop.group(1), shell=True, capture_output=True, text=True,
+                              timeout=120, check=False)
+        assert done.returncode == 0, done.stderr
+    assert not Path(stop.group(1).rsplit("rm -rf ", 1)[1]).exists()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and _reachable(target):
+        time.sleep(0.2)
+    assert not _reachable(target), "the server still answers after the stop command"
+
+
+def _reachable(target) -> bool:
+    try:
+        connect(target, database=None).close()
+        return True
+    except Exception:
+        return False
 
 
 def test_a_terminated_user_of_a_throwaway_server_stops_it_and_removes_its_files():
@@ -55,30 +68,39 @@ def test_a_terminated_user_of_a_throwaway_server_stops_it_and_removes_its_files(
         "import sys, time\n"
         f"sys.path.insert(0, {str(ROOT)!r})\n"
         "from ticketdb import server\n"
-        "srv = server.start(kind='local')\n"
+        "srv = server.start()\n"
         "try:\n"  # announce inside the try: SIGTERM may land right after the line
-        "    print(srv.workdir, flush=True)\n"
+        "    c = srv.container.get_wrapped_container().id if srv.container else ''\n"
+        "    print(srv.workdir, c or '-', flush=True)\n"
         "    time.sleep(300)\n"
         "finally:\n"
         "    srv.stop()\n"
     )
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
-    workdir = Path(proc.stdout.readline().strip())
-    pid = int((workdir / "mysqld.pid").read_text())
+    workdir_text, container = proc.stdout.readline().split()
+    workdir = Path(workdir_text)
+    pid = int((workdir / "mysqld.pid").read_text()) if container == "-" else None
     os.kill(proc.pid, signal.SIGTERM)
     try:
         proc.wait(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and _alive(pid):
-        time.sleep(0.2)
-    if _alive(pid):
-        os.kill(pid, signal.SIGKILL)
-        shutil.rmtree(workdir, ignore_errors=True)
-        raise AssertionError("the server outlived the process that started it")
+    if pid is not None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and _alive(pid):
+            time.sleep(0.2)
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+            shutil.rmtree(workdir, ignore_errors=True)
+            raise AssertionError("the server outlived the process that started it")
+    else:
+        import docker
+
+        client = docker.from_env()
+        with pytest.raises(docker.errors.NotFound):
+            client.containers.get(container)
     assert not workdir.exists()
 
 

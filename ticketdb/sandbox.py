@@ -3,7 +3,9 @@ loaded, the automation run once, and the reports a support lead reads."""
 
 from __future__ import annotations
 
+import shutil
 from datetime import timedelta
+from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
@@ -72,12 +74,16 @@ def run(console: Console, tickets: int, keep: bool) -> None:
         raise
     if keep:
         console.rule("the server keeps running")
-        console.print(f"URL: {target.display()}  (root has no password; bound to 127.0.0.1)")
-        if srv.workdir:
-            console.print(f"mysql client: mariadb --defaults-file={srv.workdir}/client.cnf "
-                          f"{target.database}")
-            console.print(f"stop it: kill $(cat {srv.workdir}/mysqld.pid) && "
-                          f"rm -rf {srv.workdir}")
+        console.print(f"URL: {target.display()}  (bound to 127.0.0.1)")
+        cnf = srv.workdir / "client.cnf" if srv.workdir else None
+        if cnf:
+            password = "root's password is in it" if target.password else "root has no password"
+            console.print(f"client options: {cnf}  ({password})", soft_wrap=True)
+            client = shutil.which("mariadb") or shutil.which("mysql")
+            if client:
+                console.print(f"mysql client: {Path(client).name} --defaults-file={cnf} "
+                              f"{target.database}", soft_wrap=True)
+            console.print(f"stop it: {srv.stop_hint()}", soft_wrap=True)
     else:
         srv.stop()
         console.print("sandbox server stopped and removed (use --keep to leave it running)")

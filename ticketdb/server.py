@@ -2,17 +2,21 @@
 
 Which server (TICKETDB_SERVER overrides the automatic choice):
   url     an existing server named by TICKETDB_TEST_URL (chosen when it is set);
-  docker  MySQL 8.4 in a container through testcontainers (when a Docker engine answers);
-  local   `mariadbd` or `mysqld` from PATH, started in a temp dir on a free port.
+  docker  a container through testcontainers (when a Docker engine answers):
+          TICKETDB_DOCKER_IMAGE, default mysql:8.4 (mysql:8.0, mariadb:10.11,
+          mariadb:11.4 work too), root with a random password;
+  local   `mariadbd` or `mysqld` from PATH, started in a temp dir on a free port,
+          with a passwordless root that exists as long as the temp dir does.
 
-A local server runs with no system option files (`--no-defaults`), the event
-scheduler ON, strict sql_mode, UTC and utf8mb4, bound to 127.0.0.1 only, with
-a passwordless root that exists as long as the temp dir does.
+Both run with the event scheduler ON, strict sql_mode, UTC, utf8mb4 and a ROW
+binary log. Each has a temp dir with `client.cnf`, the `[client]` options that
+reach it (password included, readable by its owner only).
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -27,7 +31,7 @@ from mirakuru import TCPExecutor
 
 from ticketdb.connection import SQL_MODE, Target, from_url
 
-MYSQL_IMAGE = "mysql:8.4"
+DEFAULT_IMAGE = "mysql:8.4"
 _SERVER_ARGS = [
     "--event-scheduler=ON",
     f"--sql-mode={SQL_MODE}",
@@ -39,9 +43,14 @@ _SERVER_ARGS = [
     "--innodb-buffer-pool-size=512M",
     "--innodb-flush-log-at-trx-commit=2",
     "--log-bin=binlog",
-    "--binlog-format=ROW",
     "--sync-binlog=0",
 ]
+# MariaDB logs MIXED by default; MySQL logs ROW, and deprecates --binlog-format
+# from 8.0.34, so it is not given there.
+_FLAVOUR_ARGS = {
+    "mariadb": ["--binlog-format=ROW"],
+    "mysql": ["--gtid-mode=ON", "--enforce-gtid-consistency=ON"],
+}
 
 
 class ServerError(RuntimeError):
@@ -55,6 +64,7 @@ class ThrowawayServer:
     version: str = ""
     workdir: Path | None = None
     executor: TCPExecutor | None = field(default=None, repr=False)
+    container: object | None = field(default=None, repr=False)  # testcontainers' container
     _stop: list = field(default_factory=list, repr=False)
 
     def stop(self) -> None:
@@ -63,16 +73,44 @@ class ThrowawayServer:
         self._stop.clear()
 
     def crash(self) -> None:
-        """SIGKILL a local server, as a power cut would (its files stay)."""
-        if self.executor is None:
-            raise ServerError("only a local server can be crashed and restarted")
-        self.executor.kill(sig=signal.SIGKILL)
+        """SIGKILL the server, as a power cut would (its files stay)."""
+        if self.executor is not None:
+            self.executor.kill(sig=signal.SIGKILL)
+        elif self.container is not None:
+            self.container.get_wrapped_container().kill()  # SIGKILL to mysqld, PID 1
+        else:
+            raise ServerError("only a local or docker server can be crashed and restarted")
 
     def restart(self) -> None:
-        """Start a crashed or stopped local server again on the same files and port."""
-        if self.executor is None:
-            raise ServerError("only a local server can be crashed and restarted")
-        self.executor.start()
+        """Start a crashed or stopped server again on the same files and port."""
+        if self.executor is not None:
+            self.executor.start()
+        elif self.container is not None:
+            self.container.get_wrapped_container().start()
+            _wait_for_login(self.target, 120)
+        else:
+            raise ServerError("only a local or docker server can be crashed and restarted")
+
+    def stop_hint(self) -> str:
+        """The shell command that stops a kept server and removes its files."""
+        if self.container is not None:
+            cid = self.container.get_wrapped_container().short_id
+            return f"docker rm -f {cid} && rm -rf {self.workdir}"
+        return (f"p=$(cat {self.workdir}/mysqld.pid) && kill $p && "
+                "while kill -0 $p 2>/dev/null; do sleep 0.2; done && "  # shut down, then
+                f"rm -rf {self.workdir}")
+
+    def client_command(self) -> list[str]:
+        """The `mysql` client, connected to this server as root: the local
+        `mariadb`/`mysql` binary when there is one, else the one in the container."""
+        local = shutil.which("mariadb") or shutil.which("mysql")
+        if local and self.workdir is not None:
+            return [local, f"--defaults-file={self.workdir / 'client.cnf'}"]
+        if self.container is not None:
+            inside = "mariadb" if "mariadb" in self.version.lower() else "mysql"
+            return ["docker", "exec", "-i", "-e", f"MYSQL_PWD={self.target.password}",
+                    self.container.get_wrapped_container().id, inside, "-uroot"]
+        raise ServerError("no mysql client found: install mariadb-client or mysql-client")
 
 
 def _free_port() -> int:
@@ -121,21 +159,70 @@ def start(kind: str | None = None, *, server_id: int = 1, extra_args: list[str] 
             raise ServerError("TICKETDB_SERVER=url needs TICKETDB_TEST_URL")
         return ThrowawayServer("url", from_url(url))
     if kind == "docker":
-        return _start_docker(extra_args or [])
+        return _start_docker(extra_args or [], keep)
     return _start_local(server_id=server_id, extra_args=extra_args or [], keep=keep)
 
 
-def _start_docker(extra_args: list[str]) -> ThrowawayServer:
-    from testcontainers.mysql import MySqlContainer
+def docker_image() -> str:
+    return os.environ.get("TICKETDB_DOCKER_IMAGE", "").strip() or DEFAULT_IMAGE
 
-    container = MySqlContainer(MYSQL_IMAGE, username="root", password="ticketdb-test")
-    container.with_command(" ".join([*_SERVER_ARGS, "--server-id=1", "--gtid-mode=ON",
-                                     "--enforce-gtid-consistency=ON", *extra_args]))
+
+def _start_docker(extra_args: list[str], keep: bool) -> ThrowawayServer:
+    from testcontainers.community.mysql import MySqlContainer
+    from testcontainers.core.config import testcontainers_config
+
+    image = docker_image()
+    flavour = "mariadb" if "mariadb" in image.lower() else "mysql"
+    if keep:
+        # testcontainers' reaper (Ryuk) removes every container it started when
+        # Python exits; a kept sandbox must outlive us.
+        testcontainers_config.ryuk_disabled = True
+    password = secrets.token_urlsafe(16)
+    port = _free_port()  # bound, not random: a restarted container keeps it
+    container = MySqlContainer(image, username="root", password=password)
+    container.with_bind_ports(3306, port)
+    container.with_command(" ".join([*_SERVER_ARGS, *_FLAVOUR_ARGS[flavour], "--server-id=1",
+                                     *extra_args]))
     container.start()
-    target = Target(host=container.get_container_host_ip(),
-                    port=int(container.get_exposed_port(3306)),
-                    user="root", password="ticketdb-test", database="ticketdb")
-    return ThrowawayServer("docker", target, MYSQL_IMAGE, _stop=[container.stop])
+    target = Target(host=container.get_container_host_ip(), port=port, user="root",
+                    password=password, database="ticketdb")
+    workdir = Path(tempfile.mkdtemp(prefix="ticketdb-server-"))
+    _write_client_cnf(workdir, target)
+    srv = ThrowawayServer("docker", target, _server_version(target), workdir,
+                          container=container)
+    if not keep:
+        srv._stop = [container.stop, lambda: shutil.rmtree(workdir, ignore_errors=True)]
+        _interrupt_on_sigterm()
+    return srv
+
+
+def _write_client_cnf(workdir: Path, target: Target, socket_path: Path | None = None) -> None:
+    lines = ["[client]", f"user={target.user}", f"host={target.host}", f"port={target.port}"]
+    if target.password:
+        lines.append(f"password={target.password}")
+    # host=localhost means the client's default socket to the mysql client: a
+    # container is reached over TCP only.
+    lines.append(f"socket={socket_path}" if socket_path else "protocol=tcp")
+    cnf = workdir / "client.cnf"
+    cnf.touch(mode=0o600)
+    cnf.write_text("\n".join(lines) + "\n")
+
+
+def _wait_for_login(target: Target, timeout: float) -> None:
+    """A container's port answers before the server inside does: log in."""
+    import pymysql
+
+    from ticketdb.connection import connect
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            connect(target, database=None).close()
+            return
+        except pymysql.MySQLError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
 
 
 def _flavour(binary: str) -> str:
@@ -175,11 +262,10 @@ def _start_local(server_id: int, extra_args: list[str], keep: bool) -> Throwaway
         binary, "--no-defaults", f"--datadir={datadir}", f"--port={port}",
         "--bind-address=127.0.0.1", f"--socket={sock}", f"--pid-file={workdir / 'mysqld.pid'}",
         f"--log-error={workdir / 'error.log'}", f"--server-id={server_id}", *as_root,
-        *_SERVER_ARGS, *extra_args,
+        *_SERVER_ARGS, *_FLAVOUR_ARGS[flavour], *extra_args,
     ]
     if flavour == "mysql":
-        args += ["--mysqlx=OFF", f"--secure-file-priv={workdir}", "--gtid-mode=ON",
-                 "--enforce-gtid-consistency=ON"]
+        args += ["--mysqlx=OFF", f"--secure-file-priv={workdir}"]
     log = open(workdir / "stdout.log", "wb")  # noqa: SIM115 - lives as long as the server
     executor = None
     try:
@@ -198,8 +284,7 @@ def _start_local(server_id: int, extra_args: list[str], keep: bool) -> Throwaway
         tail = error_log.read_text()[-1500:] if error_log.exists() else ""
         raise ServerError(f"{binary} did not start ({exc}); error log:\n{tail}") from None
     target = Target(host="127.0.0.1", port=port, user="root", password="", database="ticketdb")
-    (workdir / "client.cnf").write_text(
-        f"[client]\nuser=root\nhost=127.0.0.1\nport={port}\nsocket={sock}\n")
+    _write_client_cnf(workdir, target, sock)
     server = ThrowawayServer("local", target, _server_version(target), workdir, executor)
     if not keep:
         server._stop = [executor.stop, lambda: shutil.rmtree(workdir, ignore_errors=True),
