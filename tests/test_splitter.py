@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import re
+import subprocess
+
 import pytest
 
+from ticketdb.connection import connect
 from ticketdb.sources import all_files
 from ticketdb.splitter import SplitError, split
 
@@ -105,3 +109,119 @@ def test_every_project_file_splits_into_what_the_mysql_client_would_send():
             assert not st.text.upper().startswith("DELIMITER"), f.path
         creates = [s for s in f.statements if s.text.upper().startswith("CREATE")]
         assert len(creates) == 1 or f.kind == "versioned", f.path
+
+
+# Issue 12: files no one here wrote. Each case is split here and by the real
+# `mysql` client (`-vv` echoes every statement it sends); both must agree.
+CLIENT_CASES = {
+    "if/repeat functions after THEN in a CASE expression":
+        "CREATE VIEW v1 AS SELECT CASE WHEN 1 THEN REPEAT('?', 3) ELSE IF(1, 'a', 'b') END "
+        "AS x;\nSELECT 2;\n",
+    "*/ inside a string inside an executable comment":
+        "/*!50001 CREATE VIEW v2 AS SELECT ' */' AS a */;\nSELECT 2;\n",
+    "comments inside an executable comment are stripped as the client does":
+        "/*!50001 SELECT 1 -- inner\n + 1 # two\n AS a */;\nSELECT 1 /* x */ + /*! 2 */ 3;\n",
+    "MariaDB executable comments are kept":
+        "/*M!100100 SELECT 5 */;\nSELECT /*M! 6 + */ 1;\n",
+    "several statements in one DELIMITER block go as one":
+        "DELIMITER //\nCREATE VIEW v3 AS SELECT 1 AS a; DROP VIEW v3//\nDELIMITER ;\nSELECT 8;\n",
+    "a dump's trigger":
+        "DELIMITER ;;\n/*!50003 CREATE*/ /*!50017 DEFINER=CURRENT_USER*/ /*!50003 TRIGGER tr1 "
+        "BEFORE INSERT ON spans FOR EACH ROW BEGIN\n  SET NEW.start = 1;\nEND */;;\n"
+        "DELIMITER ;\nSELECT 9;\n",
+    "a lone CR stays a CR":
+        "SELECT 'a'\r, 2;\nSELECT 10;\n",
+}
+
+# Compound statements written without DELIMITER (the client needs one): we
+# split `<body>;` where the client splits `DELIMITER $$ <body>$$`.
+COMPOUND_CASES = {
+    "IF NOT / IF EXISTS statements":
+        "CREATE PROCEDURE p1()\nBEGIN\n  IF NOT EXISTS (SELECT 1 FROM DUAL WHERE 0) THEN\n"
+        "    SELECT 1;\n  END IF;\n  IF EXISTS (SELECT 1) THEN SELECT 2; END IF;\n"
+        "  IF NOT 0 THEN SELECT 3; END IF;\nEND",
+    "a column named end inside a body":
+        "CREATE PROCEDURE p2()\nBEGIN\n  SELECT start, end FROM spans ORDER BY end;\n"
+        "  SELECT s.end FROM spans AS s;\nEND",
+    "MariaDB FOR loop":
+        "CREATE PROCEDURE p3()\nBEGIN\n  FOR i IN 1..3 DO\n    SELECT i;\n  END FOR;\n"
+        "  SELECT 1 FOR UPDATE;\nEND",
+    "a CASE statement beside CASE expressions":
+        "CREATE PROCEDURE p4(x INT)\nBEGIN\n  CASE x WHEN 1 THEN SELECT CASE WHEN x THEN 1 END;"
+        "\n  ELSE SET x = CASE x WHEN 2 THEN IF(x, 1, 2) ELSE REPEAT('a', 2) END;\n"
+        "  END CASE;\nEND",
+    "REPEAT … UNTIL, labels, WHILE":
+        "CREATE PROCEDURE p5()\nBEGIN\n  DECLARE i INT DEFAULT 0;\n  lbl: REPEAT SET i = i + 1;"
+        " UNTIL i > 3 END REPEAT lbl;\n  WHILE i > 0 DO SET i = i - 1; END WHILE;\nEND",
+    "a trigger body without BEGIN":
+        "CREATE TRIGGER tr2 BEFORE UPDATE ON spans FOR EACH ROW IF NEW.start > 1 THEN "
+        "SET NEW.start = 1; END IF",
+}
+
+
+def _client_statements(srv, database: str, sql: str) -> list[str]:
+    done = subprocess.run([*srv.client_command(), "-vv", "--force", database],
+                          input=sql.encode(), capture_output=True, check=False)
+    out = done.stdout.decode()  # bytes: a CR stays a CR
+    return [m.strip() for m in re.findall(r"^-{14}\n(.*?)\n-{14}$", out,
+                                          flags=re.DOTALL | re.MULTILINE)]
+
+
+@pytest.mark.parametrize("case", CLIENT_CASES)
+def test_the_mysql_client_splits_where_we_do(case, mysql_server, empty_db):
+    if mysql_server.kind == "url":
+        pytest.skip("the mysql client runs against the session's own server only")
+    sql = CLIENT_CASES[case]
+    admin = connect(empty_db, database=None)
+    with admin.cursor() as cur:
+        cur.execute(f"CREATE DATABASE `{empty_db.database}`")
+    admin.close()
+    client = _client_statements(mysql_server, empty_db.database, sql)
+    assert client, "the client echoed nothing"
+    assert texts(sql) == client
+
+
+@pytest.mark.parametrize("case", COMPOUND_CASES)
+def test_compound_statements_without_delimiter_split_as_with_one(case, mysql_server,
+                                                                 empty_db):
+    if mysql_server.kind == "url":
+        pytest.skip("the mysql client runs against the session's own server only")
+    body = COMPOUND_CASES[case]
+    admin = connect(empty_db, database=None)
+    with admin.cursor() as cur:
+        cur.execute(f"CREATE DATABASE `{empty_db.database}`")
+        cur.execute(f"CREATE TABLE `{empty_db.database}`.spans (start INT, `end` INT)")
+    admin.close()
+    tail = "SELECT 'after';\n"
+    client = _client_statements(mysql_server, empty_db.database,
+                                f"DELIMITER $$\n{body}$$\nDELIMITER ;\n{tail}")
+    assert client == [body, "SELECT 'after'"]
+    assert texts(f"{body};\n{tail}") == client
+
+
+def test_a_byte_order_mark_is_not_sent():
+    assert texts("\ufeffSELECT 1;\nSELECT 2;") == ["SELECT 1", "SELECT 2"]
+
+
+@pytest.mark.parametrize(("sql", "message"), [
+    ("SELECT 1;\nsource other.sql\nSELECT 2;", r"line 2: 'source' is a mysql client command"),
+    ("SELECT 1;\n\\. other.sql\n", r"line 2: '\\\\\.' is a mysql client command"),
+    ("SELECT 1;\nuse other_db\nSELECT 2;", "line 2: USE switches to another database"),
+    ("USE other_db;\nSELECT 2;", "line 1: USE switches"),
+    ("SELECT 1;\n  \\- x\n", r"line 2: '\\\\-' is a mysql client command"),
+    ("SELECT 1 \\G\n", r"line 1: '\\\\G' is a mysql client command"),
+])
+def test_client_commands_are_refused_with_their_line(sql, message):
+    with pytest.raises(SplitError, match=message):
+        split(sql)
+
+
+def test_splitting_is_linear():
+    """One 2 MB INSERT and 2 MB of small INSERTs split in well under a second
+    each (they took 10 s when the splitter was quadratic); `make bench` P8
+    measures the ratio."""
+    big = "INSERT INTO t VALUES " + ", ".join(f"({i}, 'v{i};')" for i in range(150_000)) + ";"
+    small = "".join(f"INSERT INTO t VALUES ({i}, 'x');\n" for i in range(70_000))
+    assert len(big) > 2_000_000 and len(small) > 2_000_000
+    assert len(split(big)) == 1
+    assert len(split(small)) == 70_000
