@@ -209,9 +209,18 @@ def verify_cmd(obj: Context) -> None:
 
 @cli.command("lint")
 @click.argument("paths", nargs=-1, type=click.Path(exists=True))
-def lint_cmd(paths: tuple[str, ...]) -> None:
-    """Run sqlfluff over every SQL file (exit 0 clean, 1 findings)."""
-    sys.exit(lint.run(list(paths)))
+@click.pass_obj
+def lint_cmd(obj: Context, paths: tuple[str, ...]) -> None:
+    """Check that every file stays in its database and splits, then run sqlfluff
+    (exit 0 clean, 1 findings)."""
+    try:
+        problems = lint.scope_problems(obj.source_dir)
+    except (SourceError, SplitError) as exc:
+        problems = [str(exc)]
+    for problem in problems:
+        err_console.print(f"[bold red]error:[/] {problem}", markup=True, highlight=False)
+    code = lint.run(list(paths), obj.source_dir)
+    sys.exit(1 if problems else code)
 
 
 @cli.command("sample")

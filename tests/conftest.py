@@ -5,13 +5,16 @@ per test where a test needs the whole database to itself."""
 from __future__ import annotations
 
 import secrets
+import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import pymysql
 import pytest
 
 from ticketdb import migrate, server
 from ticketdb.connection import Target, connect
+from ticketdb.sources import REPEATABLE_DIRS, ROOT
 
 
 @pytest.fixture(scope="session")
@@ -72,6 +75,15 @@ def fresh_conn(fresh_db: Target) -> Iterator[pymysql.connections.Connection]:
     c = connect(fresh_db)
     yield c
     c.close()
+
+
+@pytest.fixture
+def source(tmp_path: Path) -> Path:
+    """A copy of the project's SQL files that a test may edit."""
+    for folder in ("sql", *REPEATABLE_DIRS):
+        if (ROOT / folder).exists():
+            shutil.copytree(ROOT / folder, tmp_path / folder)
+    return tmp_path
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 import threading
@@ -17,7 +16,7 @@ from support import execute, one, query
 
 from ticketdb import history, verify
 from ticketdb.connection import Target, connect
-from ticketdb.sources import REPEATABLE_DIRS, ROOT, all_files
+from ticketdb.sources import ROOT, all_files
 
 DEPLOY = str(ROOT / "deploy.py")
 FILES = len(all_files())
@@ -55,15 +54,6 @@ def edit(source: Path, name: str, old: str, new: str) -> None:
     text = path.read_text()
     assert old in text, (name, old)
     path.write_text(text.replace(old, new))
-
-
-@pytest.fixture
-def source(tmp_path: Path) -> Path:
-    """A copy of the project's SQL files that a test may edit."""
-    for folder in ("sql", *REPEATABLE_DIRS):
-        if (ROOT / folder).exists():
-            shutil.copytree(ROOT / folder, tmp_path / folder)
-    return tmp_path
 
 
 def test_fresh_up_then_a_second_up_does_nothing(empty_db):

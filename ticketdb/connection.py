@@ -179,9 +179,12 @@ def fetch_dicts(conn: pymysql.connections.Connection, sql: str,
 
 
 def connect(target: Target, database: str | None = "", *, autocommit: bool = True,
-            connect_timeout: int = 10) -> pymysql.connections.Connection:
+            connect_timeout: int = 10,
+            multi_statements: bool = False) -> pymysql.connections.Connection:
     """Open a session set up for ticketdb. database='' means target.database,
-    None means no default database."""
+    None means no default database. multi_statements: the server splits a text
+    holding several statements, as for the mysql client (the deployer's
+    session only: see migrate.run_sql)."""
     ssl = None
     if target.ssl_ca or target.ssl_cert:
         ssl = {k: v for k, v in
@@ -200,9 +203,16 @@ def connect(target: Target, database: str | None = "", *, autocommit: bool = Tru
         charset="utf8mb4",
         autocommit=autocommit,
         connect_timeout=connect_timeout,
-        client_flag=pymysql.constants.CLIENT.FOUND_ROWS,
+        client_flag=pymysql.constants.CLIENT.FOUND_ROWS
+        | (pymysql.constants.CLIENT.MULTI_STATEMENTS if multi_statements else 0),
     )
+    reset_session(conn)
+    return conn
+
+
+def reset_session(conn: pymysql.connections.Connection) -> None:
+    """The session ticketdb creates objects in (also between two files, which
+    may each set their own sql_mode or time zone for their objects)."""
     with conn.cursor() as cur:
         for stmt in SESSION_SETUP:
             cur.execute(stmt)
-    return conn

@@ -1,19 +1,28 @@
-"""`deploy.py lint`: sqlfluff over every SQL file, with the repo's .sqlfluff."""
+"""`deploy.py lint`: every file stays in its own database (ticketdb/scope.py)
+and splits; then sqlfluff over every SQL file, with the repo's .sqlfluff."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
-from ticketdb.sources import REPEATABLE_DIRS, ROOT
-
-
-def sql_paths() -> list[str]:
-    return [d for d in ("sql", *REPEATABLE_DIRS) if any((ROOT / d).glob("*.sql"))]
+from ticketdb import scope
+from ticketdb.sources import REPEATABLE_DIRS, ROOT, all_files
 
 
-def run(paths: list[str] | None = None) -> int:
+def sql_paths(root: Path = ROOT) -> list[str]:
+    return [str(root / d) for d in ("sql", *REPEATABLE_DIRS) if any((root / d).glob("*.sql"))]
+
+
+def scope_problems(root: Path = ROOT) -> list[str]:
+    """Statements that would reach outside the database (SourceError or
+    SplitError when a file cannot be read or split)."""
+    return scope.problems(all_files(root))
+
+
+def run(paths: list[str] | None = None, root: Path = ROOT) -> int:
     """0 when clean, 1 with findings (sqlfluff's own exit codes otherwise)."""
     cmd = [sys.executable, "-m", "sqlfluff", "lint", "--config", str(ROOT / ".sqlfluff"),
-           "--processes", "2", *(paths or sql_paths())]
+           "--processes", "2", *(paths or sql_paths(root))]
     return subprocess.run(cmd, cwd=ROOT, check=False).returncode

@@ -18,11 +18,11 @@ from pathlib import Path
 
 import pymysql
 from pymysql.connections import Connection
+from pymysql.cursors import Cursor
 
-from ticketdb import history, server_checks
-from ticketdb.connection import COLLATION, Target, connect
+from ticketdb import history, scope, server_checks
+from ticketdb.connection import COLLATION, Target, connect, reset_session
 from ticketdb.sources import ROOT, SqlFile, all_files
-from ticketdb.splitter import split
 
 Echo = Callable[[str], None]
 
@@ -77,10 +77,10 @@ def database_exists(conn: Connection, database: str) -> bool:
         return cur.fetchone()[0] == 1
 
 
-def file_states(conn: Connection | None, root: Path = ROOT) -> list[FileState]:
+def file_states(conn: Connection | None, schema: str, root: Path = ROOT) -> list[FileState]:
     """The state of every file; conn=None (no database yet) means all pending."""
     files = all_files(root)
-    attempts = history.latest(conn) if conn is not None else {}
+    attempts = history.latest(conn, schema) if conn is not None else {}
     return [_state(f, attempts.get(f.path)) for f in files]
 
 
@@ -178,18 +178,28 @@ def _error(f: SqlFile, number: int, line: int, exc: pymysql.MySQLError) -> str:
     return f"{f.path} {where}: error {code}: {message}"
 
 
-def apply_versioned(conn: Connection, s: FileState, echo: Echo) -> None:
+def run_sql(cur: Cursor, text: str) -> None:
+    """Run one statement of a file, as the mysql client sends it: a text that
+    holds several (`CREATE VIEW …; DROP …` inside one DELIMITER block) is split
+    by the server (the deployer's session allows multi-statements), and an
+    error in any of them is raised here."""
+    cur.execute(text)
+    while cur.nextset():
+        pass
+
+
+def apply_versioned(conn: Connection, schema: str, s: FileState, echo: Echo) -> None:
     f = s.file
     done = list(f.statement_checksums[: s.resume_at])
     interrupted = s.attempt is not None and s.attempt.state == "interrupted"
-    hid = history.start(conn, f, done)
+    hid = history.start(conn, schema, f, done)
     started = time.monotonic()
     with conn.cursor() as cur:
         for idx in range(s.resume_at, len(f.statements)):
             st = f.statements[idx]
             try:
                 conn.begin()
-                cur.execute(st.text)
+                run_sql(cur, st.text)
                 _fault_point()
             except pymysql.MySQLError as exc:
                 conn.rollback()
@@ -198,44 +208,51 @@ def apply_versioned(conn: Connection, s: FileState, echo: Echo) -> None:
                          f"({exc.args[1]})")
                 else:
                     message = _error(f, st.number, st.line, exc)
-                    history.finish(conn, hid, "failed", _ms(started), message)
+                    reset_session(conn)
+                    history.finish(conn, schema, hid, "failed", _ms(started), message)
                     raise DeployError(message) from None
             done.append(f.statement_checksums[idx])
-            cur.execute(history.progress_sql(), (len(done), " ".join(done), hid))
+            cur.execute(history.progress_sql(schema), (len(done), " ".join(done), hid))
             conn.commit()
-    history.finish(conn, hid, "applied", _ms(started))
+    reset_session(conn)
+    history.finish(conn, schema, hid, "applied", _ms(started))
 
 
-def apply_repeatable(conn: Connection, s: FileState, echo: Echo) -> None:
+def apply_repeatable(conn: Connection, schema: str, s: FileState, echo: Echo) -> None:
     """Run the whole file. On failure, put the previous version back (inside
     the file's own LOCK TABLES, if it has one) so the object never goes missing."""
     f = s.file
-    previous = history.last_applied_sql(conn, f.path)
-    hid = history.start(conn, f, [])
+    previous = history.last_applied_sql(conn, schema, f.path)
+    hid = history.start(conn, schema, f, [])
     started = time.monotonic()
     with conn.cursor() as cur:
         for st in f.run_statements:
             try:
-                cur.execute(st.text)
+                run_sql(cur, st.text)
                 _fault_point()
             except pymysql.MySQLError as exc:
                 message = _error(f, st.number, st.line, exc)
-                restored = _restore(conn, previous)
+                reset_session(conn)
+                restored = _restore(conn, f, previous)
                 cur.execute("UNLOCK TABLES")
+                reset_session(conn)
                 if restored:
                     message += " (the previously applied version was put back)"
-                history.finish(conn, hid, "failed", _ms(started), message)
+                history.finish(conn, schema, hid, "failed", _ms(started), message)
                 raise DeployError(message) from None
-    history.finish(conn, hid, "applied", _ms(started), applied_sql=f.text)
+    reset_session(conn)
+    history.finish(conn, schema, hid, "applied", _ms(started), applied_sql=f.text)
 
 
-def _restore(conn: Connection, previous: str | None) -> bool:
+def _restore(conn: Connection, f: SqlFile, previous: str | None) -> bool:
     if not previous:
         return False
+    old = SqlFile(f.path, f.kind, f.version, f.description, previous)
     with conn.cursor() as cur:
         try:
-            for st in split(previous):
-                cur.execute(st.text)
+            for st in old.run_statements:
+                if not st.text.upper().startswith(("LOCK TABLES", "UNLOCK TABLES")):
+                    run_sql(cur, st.text)
         except pymysql.MySQLError:
             return False
     return True
@@ -299,7 +316,10 @@ def align_default_collation(conn: Connection, database: str, echo: Echo) -> None
 
 def up(target: Target, echo: Echo, lock_timeout: int = 60, root: Path = ROOT) -> int:
     """Apply everything pending. Returns the number of files applied."""
-    conn = connect(target, database=None)
+    outside = scope.problems(all_files(root))
+    if outside:
+        raise DeployError("refusing to deploy, nothing was changed:\n  " + "\n  ".join(outside))
+    conn = connect(target, database=None, multi_statements=True)
     try:
         refuse_unfit_server(conn)
         with conn.cursor() as cur:
@@ -307,10 +327,10 @@ def up(target: Target, echo: Echo, lock_timeout: int = 60, root: Path = ROOT) ->
                         f"DEFAULT CHARACTER SET utf8mb4 COLLATE {COLLATION}")
             cur.execute(f"USE `{target.database}`")
         acquire_lock(conn, target.database, lock_timeout)
-        history.ensure_table(conn)
-        if history.mark_interrupted(conn):
+        history.ensure_table(conn, target.database)
+        if history.mark_interrupted(conn, target.database):
             echo("note: an earlier deploy was interrupted; resuming where it stopped")
-        states = file_states(conn, root)
+        states = file_states(conn, target.database, root)
         problems = blocking_problems(states)
         if problems:
             raise DeployError("refusing to deploy:\n  " + "\n  ".join(problems))
@@ -323,9 +343,9 @@ def up(target: Target, echo: Echo, lock_timeout: int = 60, root: Path = ROOT) ->
             started = time.monotonic()
             count = len(s.file.statements) - s.resume_at
             if s.file.kind == "versioned":
-                apply_versioned(conn, s, echo)
+                apply_versioned(conn, target.database, s, echo)
             else:
-                apply_repeatable(conn, s, echo)
+                apply_repeatable(conn, target.database, s, echo)
             how = f"resumed at statement {s.resume_at + 1}, " if s.resume_at else ""
             echo(f"applied {s.file.path} ({how}{count} statement(s), {_ms(started)} ms)")
         if work:
@@ -341,7 +361,7 @@ def read_states(target: Target, root: Path = ROOT) -> list[FileState]:
     """The state of every file, read without writing anything (plan, status)."""
     conn = open_existing(target)
     try:
-        return file_states(conn, root)
+        return file_states(conn, target.database, root)
     finally:
         if conn:
             conn.close()

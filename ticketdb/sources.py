@@ -24,10 +24,28 @@ ROOT = Path(__file__).resolve().parent.parent
 REPEATABLE_DIRS = ("views", "procedures", "triggers", "events")
 _VERSIONED = re.compile(r"^V(\d{3,})__([a-z0-9_]+)\.sql$")
 _CREATE_TRIGGER = re.compile(
-    r"^CREATE\s+(?:DEFINER\s*=\s*\S+\s+)?TRIGGER\s+\S+\s+(?:BEFORE|AFTER)\s+"
-    r"(?:INSERT|UPDATE|DELETE)\s+ON\s+`?(\w+)`?",
+    r"^CREATE\s+(?:DEFINER\s*=\s*\S+\s+)?TRIGGER\s+(?:IF\s+NOT\s+EXISTS\s+)?\S+\s+"
+    r"(?:BEFORE|AFTER)\s+(?:INSERT|UPDATE|DELETE)\s+ON\s+`?(\w+)`?",
     re.IGNORECASE,
 )
+# CREATE [OR REPLACE] [ALGORITHM=…] [DEFINER=…] [SQL SECURITY …] <kind> [IF NOT EXISTS] name
+_CREATE_OBJECT = re.compile(
+    r"^CREATE\s+(OR\s+REPLACE\s+)?(?:ALGORITHM\s*=\s*\w+\s+)?(?:DEFINER\s*=\s*\S+\s+)?"
+    r"(?:SQL\s+SECURITY\s+\w+\s+)?(PROCEDURE|FUNCTION|TRIGGER|EVENT|VIEW)\s+"
+    r"(?:IF\s+NOT\s+EXISTS\s+)?(`[^`]+`|\w+)",
+    re.IGNORECASE,
+)
+_DROP_OBJECT = re.compile(
+    r"^DROP\s+(PROCEDURE|FUNCTION|TRIGGER|EVENT|VIEW)\s+IF\s+EXISTS\s+(`[^`]+`|\w+)",
+    re.IGNORECASE,
+)
+_EXECUTABLE_MARK = re.compile(r"/\*(?:M?!\d*)|\*/")
+
+
+def plain(text: str) -> str:
+    """A statement as the server reads it: executable-comment marks removed
+    (`/*!50003 CREATE*/ /*!50017 DEFINER=…*/ /*!50003 TRIGGER …` in dumps)."""
+    return re.sub(r"\s+", " ", _EXECUTABLE_MARK.sub(" ", text)).strip()
 
 Kind = Literal["versioned", "repeatable"]
 
@@ -67,9 +85,32 @@ class SqlFile:
     def trigger_table(self) -> str | None:
         """The table a trigger file's CREATE TRIGGER is on, else None."""
         for st in self.statements:
-            m = _CREATE_TRIGGER.match(st.text)
+            m = _CREATE_TRIGGER.match(plain(st.text))
             if m:
                 return m.group(1)
+        return None
+
+    @cached_property
+    def missing_drop(self) -> Statement | None:
+        """For a repeatable file whose CREATE is not preceded by its own
+        `DROP <kind> IF EXISTS <name>` (and is no CREATE OR REPLACE): that DROP,
+        to run just before the CREATE. Without it the file's second change
+        would fail with "already exists" (1304, 1359)."""
+        if self.kind != "repeatable":
+            return None
+        for idx, st in enumerate(self.statements):
+            m = _CREATE_OBJECT.match(plain(st.text))
+            if not m:
+                continue
+            if m.group(1):  # OR REPLACE
+                return None
+            kind, name = m.group(2).upper(), m.group(3)
+            for earlier in self.statements[:idx]:
+                d = _DROP_OBJECT.match(plain(earlier.text))
+                if d and d.group(1).upper() == kind and (
+                        d.group(2).strip("`").lower() == name.strip("`").lower()):
+                    return None
+            return Statement(f"DROP {kind} IF EXISTS {name}", 0, 0)
         return None
 
     @cached_property
@@ -77,18 +118,25 @@ class SqlFile:
         """What `up` runs for this file. A trigger is swapped inside
         LOCK TABLES <table> WRITE ... UNLOCK TABLES: a write to the table waits
         for the swap and never runs between DROP TRIGGER and CREATE TRIGGER.
+        A missing DROP … IF EXISTS goes in before the CREATE (inside the lock).
         The added statements have number 0."""
+        body = list(self.statements)
+        if self.missing_drop is not None:
+            create = next(i for i, st in enumerate(body) if _CREATE_OBJECT.match(plain(st.text)))
+            body.insert(create, self.missing_drop)
         if self.trigger_table is None:
-            return self.statements
+            return body
         return [
             Statement(f"LOCK TABLES `{self.trigger_table}` WRITE", 0, 0),
-            *self.statements,
+            *body,
             Statement("UNLOCK TABLES", 0, 0),
         ]
 
 
 def _read(path: Path) -> str:
-    return path.read_text(encoding="utf-8").replace("\r\n", "\n")
+    # bytes, then decode: read_text() would turn a lone CR into a newline,
+    # which the mysql client does not do
+    return path.read_bytes().decode("utf-8").replace("\r\n", "\n")
 
 
 def versioned_files(root: Path = ROOT) -> list[SqlFile]:

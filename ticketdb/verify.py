@@ -9,14 +9,15 @@ and the sql_mode each object was created with.
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Iterable
 from pathlib import Path
 
 from pymysql.connections import Connection
 
-from ticketdb import history, migrate
-from ticketdb.connection import COLLATION, Target, connect
+from ticketdb import history, migrate, scope
+from ticketdb.connection import COLLATION, Target, connect, reset_session
 from ticketdb.sources import ROOT, all_files
 
 Snapshot = dict[str, dict[tuple, tuple]]
@@ -147,34 +148,69 @@ def compare(expected: Snapshot, live: Snapshot) -> list[str]:
 
 
 def build_reference(conn: Connection, schema: str, root: Path) -> None:
-    """Apply every file to an empty scratch database."""
+    """Apply every file to an empty scratch database, exactly as `up` runs it
+    (the deployer's added statements, a fresh session for each file)."""
+    files = all_files(root)
+    outside = scope.problems(files)
+    if outside:  # never run a file that would reach outside the scratch database
+        raise RuntimeError("files name another database:\n  " + "\n  ".join(outside))
     with conn.cursor() as cur:
         cur.execute(f"CREATE DATABASE `{schema}` DEFAULT CHARACTER SET utf8mb4 COLLATE {COLLATION}")
         cur.execute(f"USE `{schema}`")
-        for f in all_files(root):
-            for st in f.statements:
-                cur.execute(st.text)
+        for f in files:
+            for st in f.run_statements:
+                migrate.run_sql(cur, st.text)
+            reset_session(conn)
 
 
-def history_problems(conn: Connection, root: Path) -> Iterable[str]:
-    for s in migrate.file_states(conn, root):
+def history_problems(conn: Connection, schema: str, root: Path) -> Iterable[str]:
+    for s in migrate.file_states(conn, schema, root):
         if s.state != "applied":
             yield f"file {s.file.path}: {s.state}{' (' + s.note + ')' if s.note else ''}"
 
 
+def drop_abandoned_scratch(conn: Connection, database: str) -> list[str]:
+    """Scratch databases of verify runs that were killed: each live run holds
+    a lock named after its scratch database, so a free lock means nobody is
+    building it any more."""
+    prefix = database[:40].replace("\\", "\\\\").replace("_", "\\_").replace("%", "\\%")
+    dropped = []
+    with conn.cursor() as cur:
+        cur.execute("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA "
+                    "WHERE SCHEMA_NAME LIKE %s", (prefix + "\\_verify\\_%",))
+        for (name,) in cur.fetchall():
+            if not _SCRATCH.match(name[len(database[:40]):]):
+                continue
+            cur.execute("SELECT IS_FREE_LOCK(%s)", (name,))
+            if cur.fetchone()[0] == 1:
+                cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+                dropped.append(name)
+    return dropped
+
+
+_SCRATCH = re.compile(r"^_verify_[0-9a-f]{8}$")
+
+
 def verify(target: Target, root: Path = ROOT) -> list[str]:
     """Differences between the live database and the files; [] when none."""
+    outside = scope.problems(all_files(root))
+    if outside:  # checked before anything runs, as in build_reference
+        raise RuntimeError("files name another database:\n  " + "\n  ".join(outside))
     live_conn = migrate.open_existing(target)
     if live_conn is None:
         raise RuntimeError(f"database {target.database} does not exist (run up)")
     scratch = f"{target.database[:40]}_verify_{secrets.token_hex(4)}"
-    ref_conn = connect(target, database=None)
+    ref_conn = connect(target, database=None, multi_statements=True)
     try:
+        with ref_conn.cursor() as cur:
+            cur.execute("SELECT GET_LOCK(%s, 0)", (scratch,))  # "this scratch is in use"
+        drop_abandoned_scratch(ref_conn, target.database)
         build_reference(ref_conn, scratch, root)
         differences = compare(snapshot(ref_conn, scratch), snapshot(live_conn, target.database))
-        differences += list(history_problems(live_conn, root))
+        differences += list(history_problems(live_conn, target.database, root))
     finally:
         with ref_conn.cursor() as cur:
+            cur.execute("UNLOCK TABLES")
             cur.execute(f"DROP DATABASE IF EXISTS `{scratch}`")
         ref_conn.close()
         live_conn.close()
