@@ -27,6 +27,7 @@ from rich.table import Table
 from ticketdb import migrate, sample, server
 from ticketdb.connection import Target, connect, fetch_dicts
 from ticketdb.sources import ROOT, repeatable_files
+from ticketdb.splitter import split
 
 console = Console(highlight=False)
 
@@ -596,6 +597,39 @@ def markdown(data: dict) -> str:
     return "\n".join(lines)
 
 
+def _dump_like(size: int) -> str:
+    """SQL shaped like a mysqldump file: settings in executable comments, a
+    procedure under DELIMITER, multi-row INSERTs of about 64 KB and small ones."""
+    head = ("/*!40101 SET NAMES utf8mb4 */;\n/*!40103 SET TIME_ZONE='+00:00' */;\n"
+            "DELIMITER ;;\nCREATE PROCEDURE p() BEGIN SELECT 1; END ;;\nDELIMITER ;\n")
+    parts, total, i = [head], len(head), 0
+    while total < size:
+        if i % 2:
+            text = ("INSERT INTO t VALUES " + ",".join(
+                f"({i * 1000 + k},'row {k}; it''s \\'quoted\\'',NULL)" for k in range(1500))
+                + ";\n")
+        else:
+            text = "".join(f"INSERT INTO t VALUES ({i * 1000 + k},'x -- y',1);\n"
+                           for k in range(1500))
+        parts.append(text)
+        total += len(text)
+        i += 1
+    return "".join(parts)
+
+
+def p8_split(repeat: int) -> Figure:
+    """The splitter is linear: an 8 MB file takes about 4 times as long as a 2 MB one."""
+    small, big = _dump_like(2 * 2**20), _dump_like(8 * 2**20)
+    fig = Figure("P8", "split an 8 MB dump-shaped file", "split a 2 MB one",
+                 [timed(lambda: split(big)) for _ in range(repeat)],
+                 [timed(lambda: split(small)) for _ in range(repeat)],
+                 goal="≤ 4.5× (linear)")
+    fig.passed = fig.ratio <= 4.5
+    fig.notes.append(f"{len(big) / 2**20 / fig.median:.1f} MB/s on the 8 MB file "
+                     f"({len(split(big)):,} statements)")
+    return fig
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--tickets", type=int, default=1_000_000)
@@ -603,9 +637,19 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     parser.add_argument("--markdown", type=Path, metavar="JSON",
                         help="print a saved run as a Markdown table (as in the README) and exit")
+    parser.add_argument("--only-split", action="store_true",
+                        help="run P8 (the splitter, no server) alone")
     args = parser.parse_args()
     if args.markdown:
         print(markdown(json.loads(args.markdown.read_text())))
+        return 0
+    if args.only_split:
+        fig = p8_split(args.repeat)
+        meta = {"date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "server": "no server",
+                "machine": f"{platform.machine()}, {_cores()} cores, {_memory()}",
+                "tickets": 0, "repeat": args.repeat}
+        console.print(render(as_data(meta, [fig])))
+        console.print(f"P8: {fig.notes[0]}")
         return 0
     # MySQL's own durability defaults (the test servers relax them for speed):
     # every commit is on disk, as in production.
@@ -625,6 +669,7 @@ def main() -> int:
         sample.load(target, args.tickets, console=console)
         console.print(f"sample loaded in {time.perf_counter() - started:.0f} s")
         steps = [
+            ("P8", lambda: figures.append(p8_split(args.repeat))),
             ("P5", lambda: figures.extend(p5_deploy(srv, args.repeat))),
             ("P6", lambda: figures.append(p6_sample(srv, max(2_000, args.tickets // 50)))),
             ("P1", lambda: figures.append(p1_escalation(target, args.repeat))),

@@ -7,11 +7,14 @@ reach for another database, and verify's scratch database."""
 from __future__ import annotations
 
 import secrets
+import shutil
+import subprocess
 
+import pytest
 from support import execute, one, query
 from test_deploy import run
 
-from ticketdb import history
+from ticketdb import history, sample
 from ticketdb.connection import connect
 
 
@@ -170,3 +173,35 @@ def test_verify_drops_the_scratch_database_of_a_killed_run_and_no_live_one(fresh
     finally:
         execute(holder, f"DROP DATABASE IF EXISTS `{live}`")
         holder.close()
+
+
+def test_a_mariadb_dump_deploys_as_a_migration(mysql_server, fresh_db, empty_db, tmp_path):
+    """What a DBA does with an existing database: dump it (the real
+    mariadb-dump/mysqldump) and make the dump migration V001."""
+    dump_tool = shutil.which("mariadb-dump") or shutil.which("mysqldump")
+    if mysql_server.kind != "local" or not dump_tool:
+        pytest.skip("needs a local server and mariadb-dump or mysqldump")
+    sample.load(fresh_db, 50, seed=3)
+    cnf = mysql_server.workdir / "client.cnf"
+    dump = subprocess.run(
+        [dump_tool, f"--defaults-file={cnf}", "--routines", "--triggers", "--events",
+         f"--ignore-table={fresh_db.database}.{history.TABLE}", fresh_db.database],
+        capture_output=True, check=True).stdout
+    (tmp_path / "sql").mkdir()
+    (tmp_path / "sql" / "V001__restore.sql").write_bytes(dump)
+    done = run(empty_db, "up", source=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "1 file(s) applied" in done.stdout
+    a, b = connect(fresh_db), connect(empty_db)
+    try:
+        for sql in ("SELECT COUNT(*) FROM ticket_logs", "SELECT COUNT(*) FROM service_tickets",
+                    "SELECT COUNT(*) FROM information_schema.TRIGGERS "
+                    "WHERE TRIGGER_SCHEMA = DATABASE()",
+                    "SELECT COUNT(*) FROM information_schema.ROUTINES "
+                    "WHERE ROUTINE_SCHEMA = DATABASE()",
+                    "SELECT COUNT(*) FROM information_schema.EVENTS "
+                    "WHERE EVENT_SCHEMA = DATABASE()"):
+            assert one(a, sql) == one(b, sql) > 0, sql
+    finally:
+        a.close()
+        b.close()

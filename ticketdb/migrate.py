@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import signal
 import sys
 import time
@@ -22,7 +23,7 @@ from pymysql.cursors import Cursor
 
 from ticketdb import history, scope, server_checks
 from ticketdb.connection import COLLATION, Target, connect, reset_session
-from ticketdb.sources import ROOT, SqlFile, all_files
+from ticketdb.sources import ROOT, SqlFile, all_files, plain
 
 Echo = Callable[[str], None]
 
@@ -188,17 +189,28 @@ def run_sql(cur: Cursor, text: str) -> None:
         pass
 
 
+_LOCK_TABLES = re.compile(r"^(UN)?LOCK\s+TABLES?\b", re.IGNORECASE)
+
+
 def apply_versioned(conn: Connection, schema: str, s: FileState, echo: Echo) -> None:
+    """Statement by statement, each with its progress row in one transaction.
+    Between a file's own LOCK TABLES and UNLOCK TABLES (dumps do that around
+    their INSERTs) the history table is not locked and a transaction would
+    release the lock: those statements run as they come and are recorded
+    together at UNLOCK TABLES, so an interrupted attempt resumes at the LOCK."""
     f = s.file
     done = list(f.statement_checksums[: s.resume_at])
     interrupted = s.attempt is not None and s.attempt.state == "interrupted"
     hid = history.start(conn, schema, f, done)
     started = time.monotonic()
+    locked = False
     with conn.cursor() as cur:
         for idx in range(s.resume_at, len(f.statements)):
             st = f.statements[idx]
+            lock = _LOCK_TABLES.match(plain(st.text))
             try:
-                conn.begin()
+                if not locked:
+                    conn.begin()
                 run_sql(cur, st.text)
                 _fault_point()
             except pymysql.MySQLError as exc:
@@ -208,12 +220,22 @@ def apply_versioned(conn: Connection, schema: str, s: FileState, echo: Echo) -> 
                          f"({exc.args[1]})")
                 else:
                     message = _error(f, st.number, st.line, exc)
+                    cur.execute("UNLOCK TABLES")
                     reset_session(conn)
                     history.finish(conn, schema, hid, "failed", _ms(started), message)
                     raise DeployError(message) from None
-            done.append(f.statement_checksums[idx])
+            if lock:
+                locked = not lock.group(1)
+            if locked:
+                continue  # recorded at UNLOCK TABLES
+            done = list(f.statement_checksums[: idx + 1])
             cur.execute(history.progress_sql(schema), (len(done), " ".join(done), hid))
             conn.commit()
+    if locked:
+        with conn.cursor() as cur:
+            cur.execute("UNLOCK TABLES")
+            done = list(f.statement_checksums)
+            cur.execute(history.progress_sql(schema), (len(done), " ".join(done), hid))
     reset_session(conn)
     history.finish(conn, schema, hid, "applied", _ms(started))
 

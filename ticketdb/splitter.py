@@ -47,9 +47,13 @@ class Statement:
 
 _DELIMITER_LINE = re.compile(r"[ \t]*delimiter[ \t]+(\S+)[^\n]*(\n|$)", re.IGNORECASE)
 _WORD = re.compile(r"[A-Za-z0-9_$\u0080-\uffff]+")
+_PUNCTUATION = re.compile(r"[^\w\s'\"`#/*\\;\-\u0080-\uffff]*")
 _LINE_WORD = re.compile(r"[ \t]*([A-Za-z]+)\b")
 # Blanks up to and including one newline: a new line is looked at on its own.
 _SPACE = re.compile(r"[^\S\n]*\n|[^\S\n]+")
+# mariadb-dump starts with this: "no client commands from here on" (the
+# client's sandbox mode), which is what ticketdb does anyway.
+_SANDBOX = re.compile(r"/\*M!999999\\- enable the sandbox mode \*/")
 _EXECUTABLE = re.compile(r"/\*(?:!\d*|M!\d*|\+)")
 
 # After these tokens a statement starts: IF, CASE, REPEAT, LOOP, WHILE and FOR
@@ -143,10 +147,13 @@ class _Splitter:
                 self.add(word, i)
                 self._word(word.lower(), i + len(word))
                 self.pos = i + len(word)
-            else:
-                self.add(ch, i)
-                self.prev = ch
-                self.pos = i + 1
+            else:  # punctuation: a run of it at once, up to anything that may matter
+                end = _PUNCTUATION.match(sql, i).end()
+                cut = sql.find(self.delimiter[0], i + 1, end)
+                end = max(i + 1, cut if cut > 0 else end)
+                self.add(sql[i:end], i)
+                self.prev = sql[end - 1]
+                self.pos = end
         if self.executable:
             raise SplitError(f"line {self.start_line}: executable comment /*! never closed")
         if self.delimiter == ";" and self.blocks:
@@ -179,6 +186,10 @@ class _Splitter:
 
     def _comment(self, i: int) -> None:
         sql = self.sql
+        sandbox = _SANDBOX.match(sql, i)
+        if sandbox:  # mariadb-dump's first line: the client's \- command, not SQL
+            self.pos = sandbox.end()
+            return
         m = _EXECUTABLE.match(sql, i)
         if m and not self.executable:
             self.add(m.group(0), i)  # code follows; its */ is kept too
