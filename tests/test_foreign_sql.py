@@ -205,3 +205,40 @@ def test_a_mariadb_dump_deploys_as_a_migration(mysql_server, fresh_db, empty_db,
     finally:
         a.close()
         b.close()
+
+
+COMMENTED = (
+    "DROP PROCEDURE IF EXISTS sp_zz_commented;\n"
+    "CREATE PROCEDURE sp_zz_commented()\nBEGIN\n"
+    "  -- why: a line comment\n  SELECT 1 /* inline */ + 2 AS v; # hash comment\n"
+    "  /*!50001 SELECT 3 -- inside an executable comment\n  AS w */;\nEND;\n"
+)
+
+
+def test_comments_in_bodies_follow_one_rule_for_up_plan_and_verify(mysql_server, source,
+                                                                   empty_db, fresh_db):
+    """Comments are not sent (the client's default): `up`, `plan | mysql` and
+    verify's reference create the same body."""
+    if mysql_server.kind == "url":
+        pytest.skip("the mysql client runs against the session's own server only")
+    _write(source, "procedures/sp_zz_commented.sql", COMMENTED)
+    assert run(fresh_db, "up", source=source).returncode == 0
+    script = run(empty_db, "plan", source=source).stdout
+    admin = connect(empty_db, database=None)
+    execute(admin, f"CREATE DATABASE `{empty_db.database}`")
+    admin.close()
+    piped = subprocess.run([*mysql_server.client_command(), empty_db.database],
+                           input=script.encode(), capture_output=True, check=False)
+    assert piped.returncode == 0, piped.stderr
+    bodies = []
+    for target in (fresh_db, empty_db):
+        c = connect(target)
+        try:
+            bodies.append(one(c, "SELECT ROUTINE_DEFINITION FROM information_schema.ROUTINES "
+                                 "WHERE ROUTINE_SCHEMA = DATABASE() "
+                                 "AND ROUTINE_NAME = 'sp_zz_commented'"))
+        finally:
+            c.close()
+    assert bodies[0] == bodies[1]
+    assert "comment" not in bodies[0] and "SELECT 3" in bodies[0]
+    assert run(fresh_db, "verify", source=source).returncode == 0
