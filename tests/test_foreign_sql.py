@@ -22,6 +22,14 @@ def _write(src, name: str, text: str) -> None:
     (src / name).write_text(text)
 
 
+def _call(target, procedure: str):
+    c = connect(target)
+    try:
+        return one(c, f"CALL {procedure}()")
+    finally:
+        c.close()
+
+
 def test_several_statements_in_one_delimiter_block_run_as_the_client_runs_them(
         empty_db, source):
     _write(source, "procedures/sp_zz_pair.sql",
@@ -29,11 +37,7 @@ def test_several_statements_in_one_delimiter_block_run_as_the_client_runs_them(
            "SELECT 1 AS one//\nDELIMITER ;\n")
     done = run(empty_db, "up", source=source)
     assert done.returncode == 0, done.stderr
-    c = connect(empty_db)
-    try:
-        assert one(c, "CALL sp_zz_pair()") == 1
-    finally:
-        c.close()
+    assert _call(empty_db, "sp_zz_pair") == 1
     assert run(empty_db, "verify", source=source).returncode == 0
 
 
@@ -73,11 +77,7 @@ def test_a_routine_without_drop_if_exists_survives_its_second_change(empty_db, s
     _write(source, path, "CREATE PROCEDURE sp_zz_nodrop() SELECT 2 AS v;\n")
     again = run(empty_db, "up", source=source)
     assert again.returncode == 0, again.stderr  # was error 1304: already exists
-    c = connect(empty_db)
-    try:
-        assert one(c, "CALL sp_zz_nodrop()") == 2
-    finally:
-        c.close()
+    assert _call(empty_db, "sp_zz_nodrop") == 2
     assert run(empty_db, "verify", source=source).returncode == 0
 
 

@@ -168,15 +168,23 @@ def _client_statements(srv, database: str, sql: str) -> list[str]:
                                           flags=re.DOTALL | re.MULTILINE)]
 
 
+def _client_database(srv, target, *setup: str) -> None:
+    """Create the database the client's statements go to."""
+    if srv.kind == "url":
+        pytest.skip("the mysql client runs against the session's own server only")
+    admin = connect(target, database=None)
+    with admin.cursor() as cur:
+        cur.execute(f"CREATE DATABASE `{target.database}`")
+        cur.execute(f"USE `{target.database}`")
+        for sql in setup:
+            cur.execute(sql)
+    admin.close()
+
+
 @pytest.mark.parametrize("case", CLIENT_CASES)
 def test_the_mysql_client_splits_where_we_do(case, mysql_server, empty_db):
-    if mysql_server.kind == "url":
-        pytest.skip("the mysql client runs against the session's own server only")
     sql = CLIENT_CASES[case]
-    admin = connect(empty_db, database=None)
-    with admin.cursor() as cur:
-        cur.execute(f"CREATE DATABASE `{empty_db.database}`")
-    admin.close()
+    _client_database(mysql_server, empty_db)
     client = _client_statements(mysql_server, empty_db.database, sql)
     assert client, "the client echoed nothing"
     assert texts(sql) == client
@@ -185,14 +193,9 @@ def test_the_mysql_client_splits_where_we_do(case, mysql_server, empty_db):
 @pytest.mark.parametrize("case", COMPOUND_CASES)
 def test_compound_statements_without_delimiter_split_as_with_one(case, mysql_server,
                                                                  empty_db):
-    if mysql_server.kind == "url":
-        pytest.skip("the mysql client runs against the session's own server only")
     body = COMPOUND_CASES[case]
-    admin = connect(empty_db, database=None)
-    with admin.cursor() as cur:
-        cur.execute(f"CREATE DATABASE `{empty_db.database}`")
-        cur.execute(f"CREATE TABLE `{empty_db.database}`.spans (start INT, `end` INT)")
-    admin.close()
+    _client_database(mysql_server, empty_db,
+                     "CREATE TABLE spans (start INT, `end` INT)")
     tail = "SELECT 'after';\n"
     client = _client_statements(mysql_server, empty_db.database,
                                 f"DELIMITER $$\n{body}$$\nDELIMITER ;\n{tail}")
@@ -246,10 +249,7 @@ def test_a_real_mariadb_dump_splits_where_the_client_splits(mysql_server, fresh_
                            "--events", fresh_db.database], capture_output=True, check=True).stdout
     sql = dump.decode()
     assert "/*!50003 CREATE*/" in sql and "DELIMITER ;;" in sql
-    admin = connect(empty_db, database=None)
-    with admin.cursor() as cur:
-        cur.execute(f"CREATE DATABASE `{empty_db.database}`")
-    admin.close()
+    _client_database(mysql_server, empty_db)
     client = _client_statements(mysql_server, empty_db.database, sql)
     # The client runs the sandbox line's `\-` itself and sends what is left,
     # `/*M!999999 … */` (a comment to every server before 99.99.99), glued to
