@@ -115,7 +115,7 @@ def test_files_piped_into_the_mysql_client_build_the_same_schema(empty_db, mysql
         assert done.returncode == 0, f"{f.path}: {done.stderr}"
     scratch = f"t_ref_{t.database[-6:]}"
     try:
-        verify.build_reference(conn, scratch, ROOT)
+        verify.build_reference(conn, scratch, all_files())
         expected = verify.snapshot(conn, scratch)
         assert verify.compare(expected, verify.snapshot(conn, t.database)) == []
     finally:

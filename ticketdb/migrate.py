@@ -273,7 +273,7 @@ def _restore(conn: Connection, f: SqlFile, previous: str | None) -> bool:
     with conn.cursor() as cur:
         try:
             for st in old.run_statements:
-                if not st.text.upper().startswith(("LOCK TABLES", "UNLOCK TABLES")):
+                if not _LOCK_TABLES.match(st.text):  # the swap's lock is held already
                     run_sql(cur, st.text)
         except pymysql.MySQLError:
             return False
@@ -338,9 +338,7 @@ def align_default_collation(conn: Connection, database: str, echo: Echo) -> None
 
 def up(target: Target, echo: Echo, lock_timeout: int = 60, root: Path = ROOT) -> int:
     """Apply everything pending. Returns the number of files applied."""
-    outside = scope.problems(all_files(root))
-    if outside:
-        raise DeployError("refusing to deploy, nothing was changed:\n  " + "\n  ".join(outside))
+    scope.checked_files(root)
     conn = connect(target, database=None, multi_statements=True)
     try:
         refuse_unfit_server(conn)

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from pathlib import Path
 
-from ticketdb.sources import SqlFile, plain
+from ticketdb.sources import SourceError, SqlFile, all_files, plain
 
 _ALLOWED_SCHEMAS = {"information_schema", "performance_schema"}
 _DATABASE_DDL = re.compile(r"^(CREATE|DROP|ALTER)\s+(DATABASE|SCHEMA)\b", re.IGNORECASE)
@@ -72,3 +73,14 @@ def problems(files: Iterable[SqlFile]) -> list[str]:
                 out.append(f"{where}: names another schema ({', '.join(sorted(set(names)))}); "
                            "a file works inside the database it is deployed to, unqualified")
     return out
+
+
+def checked_files(root: Path) -> list[SqlFile]:
+    """Every file, in apply order, once none reaches outside its database;
+    else SourceError listing each statement that would."""
+    files = all_files(root)
+    outside = problems(files)
+    if outside:
+        raise SourceError("refusing the files, nothing was run: they reach outside their "
+                          "database:\n  " + "\n  ".join(outside))
+    return files

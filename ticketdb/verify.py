@@ -18,7 +18,7 @@ from pymysql.connections import Connection
 
 from ticketdb import history, migrate, scope
 from ticketdb.connection import COLLATION, Target, connect, reset_session
-from ticketdb.sources import ROOT, all_files
+from ticketdb.sources import ROOT, SqlFile
 
 Snapshot = dict[str, dict[tuple, tuple]]
 
@@ -147,13 +147,10 @@ def compare(expected: Snapshot, live: Snapshot) -> list[str]:
     return differences
 
 
-def build_reference(conn: Connection, schema: str, root: Path) -> None:
-    """Apply every file to an empty scratch database, exactly as `up` runs it
-    (the deployer's added statements, a fresh session for each file)."""
-    files = all_files(root)
-    outside = scope.problems(files)
-    if outside:  # never run a file that would reach outside the scratch database
-        raise RuntimeError("files name another database:\n  " + "\n  ".join(outside))
+def build_reference(conn: Connection, schema: str, files: list[SqlFile]) -> None:
+    """Apply the files (checked by scope.checked_files: none reaches outside
+    the scratch database) to an empty scratch database, exactly as `up` runs
+    them (the deployer's added statements, a fresh session for each file)."""
     with conn.cursor() as cur:
         cur.execute(f"CREATE DATABASE `{schema}` DEFAULT CHARACTER SET utf8mb4 COLLATE {COLLATION}")
         cur.execute(f"USE `{schema}`")
@@ -193,9 +190,7 @@ _SCRATCH = re.compile(r"^_verify_[0-9a-f]{8}$")
 
 def verify(target: Target, root: Path = ROOT) -> list[str]:
     """Differences between the live database and the files; [] when none."""
-    outside = scope.problems(all_files(root))
-    if outside:  # checked before anything runs, as in build_reference
-        raise RuntimeError("files name another database:\n  " + "\n  ".join(outside))
+    files = scope.checked_files(root)  # before anything runs
     live_conn = migrate.open_existing(target)
     if live_conn is None:
         raise RuntimeError(f"database {target.database} does not exist (run up)")
@@ -205,7 +200,7 @@ def verify(target: Target, root: Path = ROOT) -> list[str]:
         with ref_conn.cursor() as cur:
             cur.execute("SELECT GET_LOCK(%s, 0)", (scratch,))  # "this scratch is in use"
         drop_abandoned_scratch(ref_conn, target.database)
-        build_reference(ref_conn, scratch, root)
+        build_reference(ref_conn, scratch, files)
         differences = compare(snapshot(ref_conn, scratch), snapshot(live_conn, target.database))
         differences += list(history_problems(live_conn, target.database, root))
     finally:
