@@ -23,8 +23,9 @@ import click
 import pymysql
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
-from ticketdb import connection, lint, migrate, roles, sample, sandbox, verify
+from ticketdb import adopt, connection, lint, migrate, roles, sample, sandbox, verify
 from ticketdb.connection import ConnectionSettingsError, Target
 from ticketdb.server import ServerError
 from ticketdb.sources import ROOT, SourceError
@@ -41,12 +42,13 @@ CONNECT_ERRORS = {1044, 1045, 1049, 2003, 2005, 2006, 2013}
 
 
 class Context:
-    def __init__(self, url: str | None, defaults_file: str | None,
-                 tls: tuple[str | None, str | None, str | None], source_dir: Path) -> None:
+    def __init__(self, url: str | None = None, defaults_file: str | None = None,
+                 ssl_ca: str | None = None, ssl_cert: str | None = None,
+                 ssl_key: str | None = None, source_dir: Path = ROOT) -> None:
         self.source_dir = source_dir
         self.url = url
         self.defaults_file = defaults_file
-        self.tls = tls
+        self.ssl_ca, self.ssl_cert, self.ssl_key = ssl_ca, ssl_cert, ssl_key
 
     def target(self) -> Target:
         if self.url:
@@ -58,7 +60,7 @@ class Context:
                 "no server given: use --url mysql://USER:PASSWORD@HOST:PORT/DATABASE, "
                 "set TICKETDB_URL, or use --defaults-file PATH"
             )
-        return connection.with_tls(target, *self.tls)
+        return connection.with_tls(target, self.ssl_ca, self.ssl_cert, self.ssl_key)
 
     def password(self) -> str | None:
         """The password, only to scrub it from messages."""
@@ -69,8 +71,9 @@ class Context:
 
 
 def fail(message: str, code: int, password: str | None = None) -> None:
-    err_console.print(f"[bold red]error:[/] {connection.redact(message, password)}",
-                      markup=True, highlight=False)
+    # server text is printed as it is, never read as markup
+    err_console.print(Text("error: ", style="bold red") + Text(connection.redact(message,
+                                                                                password)))
     sys.exit(code)
 
 
@@ -93,10 +96,40 @@ def handled(func: Callable[..., Any]) -> Callable[..., Any]:
             fail(f"server error: error {code}: {text}", 1, password)
         except pymysql.MySQLError as exc:
             fail(f"server error: {exc}", 1, password)
-        except (migrate.DeployError, SourceError, SplitError, ServerError) as exc:
+        except (migrate.DeployError, adopt.AdoptError, SourceError, SplitError,
+                ServerError) as exc:
             fail(str(exc), 1, password)
 
     return wrapper
+
+
+def _set_on_context(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+    if value is not None and value != ():
+        setattr(ctx.ensure_object(Context), param.name or "", value)
+
+
+def connection_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The connection options, also accepted after the subcommand
+    (`deploy.py up --url …` as well as `deploy.py --url … up`)."""
+    for name, kwargs in reversed(_CONNECTION_OPTIONS):
+        command = click.option(name, expose_value=False, callback=_set_on_context,
+                               is_eager=False, **kwargs)(command)
+    return command
+
+
+_CONNECTION_OPTIONS: list[tuple[str, dict[str, Any]]] = [
+    ("--url", {"metavar": "URL", "help": "mysql://USER:PASSWORD@HOST:PORT/DATABASE "
+               "(also TICKETDB_URL); ?unix_socket=PATH selects a socket."}),
+    ("--defaults-file", {"type": click.Path(), "metavar": "PATH",
+                         "help": "A my.cnf whose [client] section names the server "
+                                 "(read as the mysql client reads it)."}),
+    ("--ssl-ca", {"metavar": "PATH", "help": "CA certificate for TLS."}),
+    ("--ssl-cert", {"metavar": "PATH", "help": "Client certificate for TLS."}),
+    ("--ssl-key", {"metavar": "PATH", "help": "Client key for TLS."}),
+    ("--source-dir", {"type": click.Path(exists=True, file_okay=False, path_type=Path),
+                      "help": "Where sql/, views/, procedures/, triggers/ and events/ are "
+                              "(default: the folder of deploy.py)."}),
+]
 
 
 @click.group()
@@ -114,46 +147,81 @@ def handled(func: Callable[..., Any]) -> Callable[..., Any]:
 @click.pass_context
 def cli(ctx: click.Context, url: str | None, defaults_file: str | None, ssl_ca: str | None,
         ssl_cert: str | None, ssl_key: str | None, source_dir: Path) -> None:
-    """Deploy and check the ticketdb schema and automation (MySQL 8.0+, MariaDB 10.11+)."""
-    ctx.obj = Context(url, defaults_file, (ssl_ca, ssl_cert, ssl_key), source_dir)
+    """Deploy and check the ticketdb schema and automation (MySQL 8.0.16+, MariaDB 10.6+).
+    Connection options may also follow the subcommand."""
+    ctx.obj = Context(url, defaults_file, ssl_ca, ssl_cert, ssl_key, source_dir)
 
 
 @cli.command()
+@connection_options
 @click.pass_obj
 @handled
 def plan(obj: Context) -> None:
-    """Print what `up` would run, statement by statement; run nothing."""
+    """Print what `up` would run as a script for the mysql client: the files'
+    statements, and the history rows `up` would write; run nothing."""
     target = obj.target()
-    states = migrate.read_states(target, obj.source_dir)
+    states, text = migrate.read_plan(target, obj.source_dir)
     for problem in migrate.blocking_problems(states):
-        err_console.print(f"warning: up would refuse: {problem}")
-    console.print(f"-- plan for {target.display()}")
-    console.out(migrate.plan_text(states))
+        err_console.print(f"warning: up would refuse: {problem}", markup=False)
+    for s in states:
+        if s.state == "missing":
+            err_console.print(f"warning: up would refuse: {s.file.path}: {s.note}", markup=False)
+    click.echo(f"-- ticketdb plan for {target.display()}, written by deploy.py plan")
+    click.echo(text, nl=False)
 
 
 @cli.command()
+@connection_options
 @click.option("--lock-timeout", default=60, show_default=True, type=click.IntRange(0),
               help="Seconds to wait for another deployer to finish.")
+@click.option("--lock-wait", default=10, show_default=True, type=click.IntRange(1),
+              help="Seconds one statement may wait for a table lock (lock_wait_timeout); "
+                   "queries on that table wait at most this long behind it.")
+@click.option("--retries", default=3, show_default=True, type=click.IntRange(0),
+              help="Retries, with backoff, of a statement whose lock wait ran out.")
+@click.option("--target", "target_version", metavar="V###",
+              help="Apply versioned migrations up to this version only.")
+@click.option("--allow-missing", is_flag=True,
+              help="Go on although files the history knows are gone from the project.")
+@click.option("--backup", "backup_dir", type=click.Path(file_okay=False, path_type=Path),
+              metavar="DIR", help="Dump the database into DIR first; refuse if the dump fails.")
 @click.option("--roles", "with_roles", is_flag=True,
               help="Also create or update the roles <db>_agent, <db>_supervisor, <db>_reporting.")
 @click.pass_obj
 @handled
-def up(obj: Context, lock_timeout: int, with_roles: bool) -> None:
-    """Apply pending migrations, then every repeatable object whose file changed."""
+def up(obj: Context, lock_timeout: int, lock_wait: int, retries: int,
+       target_version: str | None, allow_missing: bool, backup_dir: Path | None,
+       with_roles: bool) -> None:
+    """Apply pending migrations, then every repeatable object whose file
+    changed or whose object was changed in the database."""
     target = obj.target()
-    console.print(f"deploying to {target.display()}")
-    migrate.up(target, console.print, lock_timeout=lock_timeout, root=obj.source_dir)
-    if with_roles:
-        for line in roles.apply(target):
-            console.print(line)
+    console.print(f"deploying to {target.display()}", markup=False)
+    options = migrate.UpOptions(lock_timeout=lock_timeout, lock_wait=lock_wait, retries=retries,
+                                allow_missing=allow_missing, target=target_version,
+                                backup_dir=backup_dir)
+
+    def grant_roles(conn: pymysql.connections.Connection) -> None:
+        for line in roles.apply(conn, target.database):
+            echo(line)
+
+    migrate.up(target, echo, options, root=obj.source_dir,
+               after=grant_roles if with_roles else None)
+
+
+def echo(line: str) -> None:
+    """Print a line that may hold server text: never read as markup."""
+    console.print(line, markup=False)
 
 
 @cli.command()
+@connection_options
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--check", is_flag=True,
+              help="Exit 1 when any file is pending, failed, changed or missing (for CI).")
 @click.pass_obj
 @handled
-def status(obj: Context, as_json: bool) -> None:
-    """One row per file: applied, pending, failed or changed since applied."""
+def status(obj: Context, as_json: bool, check: bool) -> None:
+    """One row per file: applied, pending, failed, changed or missing."""
     target = obj.target()
     states = migrate.read_states(target, obj.source_dir)
     rows = [
@@ -162,32 +230,67 @@ def status(obj: Context, as_json: bool) -> None:
             "kind": s.file.kind,
             "version": s.file.version,
             "state": s.state,
-            "checksum": s.file.checksum,
+            "checksum": s.file.checksum if s.state != "missing" else None,
             "applied_checksum": s.attempt.checksum if s.attempt else None,
             "applied_at": s.attempt.started_at.isoformat() if s.attempt else None,
             "applied_by": s.attempt.installed_by if s.attempt else None,
             "execution_ms": s.attempt.execution_ms if s.attempt else None,
             "statements_done": s.attempt.statements_done if s.attempt else 0,
-            "statements_total": len(s.file.statements),
+            "statements_total": len(s.file.statements) if s.state != "missing"
+            else s.attempt.statements_total if s.attempt else 0,
             "note": s.note,
         }
         for s in states
     ]
+    not_ready = [r for r in rows if r["state"] != "applied"]
     if as_json:
-        click.echo(json.dumps({"target": target.display(), "files": rows}, indent=2))
-        return
-    table = Table(title=f"ticketdb status: {target.display()}")
-    for col in ("file", "state", "applied at (UTC)", "by", "ms", "note"):
-        table.add_column(col)
-    colours = {"applied": "green", "pending": "yellow", "failed": "red", "changed": "magenta"}
-    for r in rows:
-        table.add_row(r["file"], f"[{colours[r['state']]}]{r['state']}[/]",
-                      (r["applied_at"] or "")[:19].replace("T", " "), r["applied_by"] or "",
-                      "" if r["execution_ms"] is None else str(r["execution_ms"]), r["note"])
-    console.print(table)
+        click.echo(json.dumps({"target": target.display(), "files": rows,
+                               "up_to_date": not not_ready}, indent=2))
+    else:
+        table = Table(title=Text(f"ticketdb status: {target.display()}"))
+        for col in ("file", "state", "applied at (UTC)", "by", "ms", "note"):
+            table.add_column(col)
+        colours = {"applied": "green", "pending": "yellow", "failed": "red",
+                   "changed": "magenta", "missing": "red"}
+        for r in rows:
+            table.add_row(Text(r["file"]), Text(r["state"], style=colours[r["state"]]),
+                          (r["applied_at"] or "")[:19].replace("T", " "),
+                          Text(r["applied_by"] or ""),
+                          "" if r["execution_ms"] is None else str(r["execution_ms"]),
+                          Text(r["note"]))
+        console.print(table)
+    if check and not_ready:
+        err_console.print(f"status --check: {len(not_ready)} file(s) not applied as they are",
+                          markup=False)
+        sys.exit(1)
+
+
+@cli.command()
+@connection_options
+@click.option("--lock-timeout", default=60, show_default=True, type=click.IntRange(0))
+@click.pass_obj
+@handled
+def baseline(obj: Context, lock_timeout: int) -> None:
+    """Adopt a database made without `up` (by hand, by plan | mysql, by a
+    restore): if it matches the files, record every file as applied."""
+    target = obj.target()
+    adopt.baseline(target, echo, obj.source_dir, lock_timeout)
+
+
+@cli.command()
+@connection_options
+@click.option("--lock-timeout", default=60, show_default=True, type=click.IntRange(0))
+@click.pass_obj
+@handled
+def repair(obj: Context, lock_timeout: int) -> None:
+    """After a failed migration was finished by hand: mark it resolved. Mark
+    files that are gone from the project as deleted. Says what it changed."""
+    target = obj.target()
+    adopt.repair(target, echo, obj.source_dir, lock_timeout)
 
 
 @cli.command("verify")
+@connection_options
 @click.pass_obj
 def verify_cmd(obj: Context) -> None:
     """Compare the live database with the files: exit 0 same, 1 drift, 2 could not check."""
@@ -201,13 +304,15 @@ def verify_cmd(obj: Context) -> None:
     if not differences:
         console.print(f"no drift: {target.display()} matches the files")
         return
-    console.print(f"[bold red]drift[/] in {target.display()}: {len(differences)} difference(s)")
+    console.print(Text("drift", style="bold red")
+                  + Text(f" in {target.display()}: {len(differences)} difference(s)"))
     for d in differences:
-        console.print(f"  - {d}")
+        echo(f"  - {d}")
     sys.exit(1)
 
 
 @cli.command("lint")
+@connection_options
 @click.argument("paths", nargs=-1, type=click.Path(exists=True))
 @click.pass_obj
 def lint_cmd(obj: Context, paths: tuple[str, ...]) -> None:
@@ -218,12 +323,13 @@ def lint_cmd(obj: Context, paths: tuple[str, ...]) -> None:
     except (SourceError, SplitError) as exc:
         problems = [str(exc)]
     for problem in problems:
-        err_console.print(f"[bold red]error:[/] {problem}", markup=True, highlight=False)
+        err_console.print(Text("error: ", style="bold red") + Text(problem))
     code = lint.run(list(paths), obj.source_dir)
     sys.exit(1 if problems else code)
 
 
 @cli.command("sample")
+@connection_options
 @click.option("--tickets", default=10_000, show_default=True, type=click.IntRange(1),
               help="How many tickets to create.")
 @click.option("--seed", default=42, show_default=True, help="Random seed, for repeatable data.")

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from pymysql.connections import Connection
+from pymysql.converters import escape_string
 
 from ticketdb.sources import SqlFile
 
@@ -32,7 +33,7 @@ CREATE TABLE IF NOT EXISTS {TABLE} (
     version VARCHAR(20) NULL,
     description VARCHAR(200) NOT NULL,
     checksum CHAR(64) NOT NULL,
-    state ENUM('running', 'applied', 'failed', 'interrupted') NOT NULL,
+    state ENUM('running', 'applied', 'failed', 'interrupted', 'resolved', 'deleted') NOT NULL,
     statements_total INT UNSIGNED NOT NULL,
     statements_done INT UNSIGNED NOT NULL DEFAULT 0,
     done_checksums TEXT NOT NULL,
@@ -42,6 +43,7 @@ CREATE TABLE IF NOT EXISTS {TABLE} (
     started_at DATETIME(3) NOT NULL,
     finished_at DATETIME(3) NULL,
     execution_ms INT UNSIGNED NULL,
+    object_state TEXT NULL,
     PRIMARY KEY (history_id),
     KEY ix_history_script (script, history_id)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_unicode_ci
@@ -53,6 +55,8 @@ class Attempt:
     history_id: int
     script: str
     kind: str
+    version: str | None
+    description: str
     checksum: str
     state: str  # running / applied / failed / interrupted
     statements_total: int
@@ -63,11 +67,43 @@ class Attempt:
     installed_by: str
     started_at: datetime
     execution_ms: int | None
+    object_state: str | None = None
+
+
+# Added after the first release: `repair` writes 'resolved' and 'deleted'
+# rows, `up` records each object's state. A table made before gets them.
+UPGRADES = (
+    f"ALTER TABLE {TABLE} MODIFY COLUMN state ENUM('running', 'applied', 'failed', "
+    "'interrupted', 'resolved', 'deleted') NOT NULL",
+    f"ALTER TABLE {TABLE} ADD COLUMN object_state TEXT NULL",
+)
 
 
 def ensure_table(conn: Connection, schema: str) -> None:
     with conn.cursor() as cur:
         cur.execute(CREATE_TABLE.replace(f"EXISTS {TABLE}", f"EXISTS {qualified(schema)}", 1))
+        for statement in upgrades_needed(conn, schema):
+            cur.execute(statement.replace(TABLE, qualified(schema), 1))
+
+
+def upgrades_needed(conn: Connection, schema: str) -> list[str]:
+    """The UPGRADES an existing history table still needs ([] for a new one)."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT COLUMN_NAME, COLUMN_TYPE FROM information_schema.COLUMNS "
+                    "WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s", (schema, TABLE))
+        columns = dict(cur.fetchall())
+    if not columns:
+        return []
+    needed = []
+    if "deleted" not in columns.get("state", ""):
+        needed.append(UPGRADES[0])
+    if "object_state" not in columns:
+        needed.append(UPGRADES[1])
+    return needed
+
+
+def has_object_state(conn: Connection, schema: str) -> bool:
+    return UPGRADES[1] not in upgrades_needed(conn, schema)
 
 
 def table_exists(conn: Connection, schema: str) -> bool:
@@ -85,17 +121,19 @@ def latest(conn: Connection, schema: str) -> dict[str, Attempt]:
     if not table_exists(conn, schema):
         return {}
     table = qualified(schema)
+    state = "h.object_state" if has_object_state(conn, schema) else "NULL"
     with conn.cursor() as cur:
         cur.execute(
-            f"SELECT h.history_id, h.script, h.kind, h.checksum, h.state, h.statements_total, "
+            f"SELECT h.history_id, h.script, h.kind, h.version, h.description, h.checksum, "
+            f"h.state, h.statements_total, "
             f"h.statements_done, h.done_checksums, h.error_message, h.applied_sql, "
-            f"h.installed_by, h.started_at, h.execution_ms FROM {table} AS h "
+            f"h.installed_by, h.started_at, h.execution_ms, {state} FROM {table} AS h "
             f"JOIN (SELECT script, MAX(history_id) AS history_id FROM {table} GROUP BY script) "
             f"AS newest ON newest.history_id = h.history_id"
         )
         rows = cur.fetchall()
     return {
-        r[1]: Attempt(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7].split(), *r[8:])
+        r[1]: Attempt(*r[:9], r[9].split(), *r[10:])
         for r in rows
     }
 
@@ -104,7 +142,8 @@ def last_applied_sql(conn: Connection, schema: str, script: str) -> str | None:
     """The text of the newest successful apply of a repeatable file."""
     with conn.cursor() as cur:
         cur.execute(
-            f"SELECT applied_sql FROM {qualified(schema)} WHERE script = %s AND state = 'applied' "
+            f"SELECT applied_sql FROM {qualified(schema)} WHERE script = %s "
+            f"AND state = 'applied' AND applied_sql IS NOT NULL "
             f"ORDER BY history_id DESC LIMIT 1",
             (script,),
         )
@@ -156,3 +195,116 @@ def finish(conn: Connection, schema: str, history_id: int, state: str, elapsed_m
             f"finished_at = UTC_TIMESTAMP(3), execution_ms = %s WHERE history_id = %s",
             (state, error[:2000] if error else None, applied_sql, elapsed_ms, history_id),
         )
+
+
+# How each routine, trigger, event and view stands in the database, one line
+# per object: "kind<TAB>name<TAB>field=value<TAB>…". `up` records it after it
+# creates a file's objects and compares it with the database on every run, so
+# an object dropped or re-created by hand is noticed. The body (with what else
+# defines the object) is a digest; the rest is shown as it is. The same SQL
+# is used by `plan`, so a plan piped into `mysql` records what `up` would.
+def _objects_sql(schema: str) -> str:
+    def digest(*parts: str) -> str:
+        return f"LEFT(SHA2(CONCAT_WS('|', {', '.join(parts)}), 256), 16)"
+
+    params = ("COALESCE((SELECT GROUP_CONCAT(CONCAT_WS(' ', p.PARAMETER_MODE, p.PARAMETER_NAME, "
+              "p.DTD_IDENTIFIER, p.COLLATION_NAME) ORDER BY p.ORDINAL_POSITION SEPARATOR ',') "
+              "FROM information_schema.PARAMETERS AS p WHERE p.SPECIFIC_SCHEMA = r.ROUTINE_SCHEMA "
+              "AND p.SPECIFIC_NAME = r.ROUTINE_NAME AND p.ROUTINE_TYPE = r.ROUTINE_TYPE), '')")
+    routine = digest("r.ROUTINE_DEFINITION", "r.ROUTINE_COMMENT", "r.SECURITY_TYPE",
+                     "r.IS_DETERMINISTIC", "r.SQL_DATA_ACCESS", "COALESCE(r.DTD_IDENTIFIER, '')",
+                     params)
+    trigger = digest("t.EVENT_OBJECT_TABLE", "t.ACTION_TIMING", "t.EVENT_MANIPULATION",
+                     "t.ACTION_STATEMENT")
+    event = digest("e.EVENT_DEFINITION", "COALESCE(e.INTERVAL_VALUE, '')",
+                   "COALESCE(e.INTERVAL_FIELD, '')", "e.ON_COMPLETION", "e.EVENT_COMMENT")
+    view = digest("v.VIEW_DEFINITION", "v.CHECK_OPTION", "v.SECURITY_TYPE")
+    return (
+        f"SELECT LOWER(r.ROUTINE_TYPE) AS kind, r.ROUTINE_NAME AS name, CONCAT('body=', {routine}, "
+        "'\\tsql_mode=', r.SQL_MODE, '\\tdefiner=', r.DEFINER, "
+        "'\\tcollation=', r.DATABASE_COLLATION) AS state "
+        f"FROM information_schema.ROUTINES AS r WHERE r.ROUTINE_SCHEMA = {schema} "
+        f"UNION ALL SELECT 'trigger', t.TRIGGER_NAME, CONCAT('body=', {trigger}, "
+        "'\\tsql_mode=', t.SQL_MODE, '\\tdefiner=', t.DEFINER, "
+        "'\\tcollation=', t.DATABASE_COLLATION) "
+        f"FROM information_schema.TRIGGERS AS t WHERE t.TRIGGER_SCHEMA = {schema} "
+        f"UNION ALL SELECT 'event', e.EVENT_NAME, CONCAT('body=', {event}, "
+        "'\\tstatus=', e.STATUS, '\\tsql_mode=', e.SQL_MODE, '\\ttime_zone=', e.TIME_ZONE, "
+        "'\\tdefiner=', e.DEFINER, '\\tcollation=', e.DATABASE_COLLATION) "
+        f"FROM information_schema.EVENTS AS e WHERE e.EVENT_SCHEMA = {schema} "
+        f"UNION ALL SELECT 'view', v.TABLE_NAME, CONCAT('body=', {view}, "
+        "'\\tdefiner=', v.DEFINER) "
+        f"FROM information_schema.VIEWS AS v WHERE v.TABLE_SCHEMA = {schema}"
+    )
+
+
+def live_objects(conn: Connection, schema: str) -> dict[tuple[str, str], str]:
+    """(kind, lower-case name) -> state line of every object in the schema."""
+    with conn.cursor() as cur:
+        cur.execute(_objects_sql("%s").replace("%s", "%(schema)s"), {"schema": schema})
+        return {(kind, name.lower()): state for kind, name, state in cur.fetchall()}
+
+
+def object_state_sql(schema: str, objects: list[tuple[str, str]]) -> str:
+    """A scalar subquery: the state lines of these objects, sorted, one per line.
+    `schema` is SQL: a quoted name, or DATABASE() in a plan."""
+    if not objects:
+        return "NULL"
+    wanted = " OR ".join(f"(o.kind = {literal(k)} AND o.name = {literal(n)})" for k, n in objects)
+    return (f"(SELECT GROUP_CONCAT(CONCAT(o.kind, '\t', o.name, '\t', o.state) "
+            f"ORDER BY o.kind, o.name SEPARATOR '\n') "
+            f"FROM ({_objects_sql(schema)}) AS o WHERE {wanted})")
+
+
+def parse_object_state(text: str | None) -> dict[tuple[str, str], dict[str, str]]:
+    """A recorded object_state, as (kind, lower-case name) -> {field: value}."""
+    result = {}
+    for line in (text or "").splitlines():
+        kind, name, *fields = line.split("\t")
+        result[(kind, name.lower())] = parse_fields("\t".join(fields))
+    return result
+
+
+def parse_fields(state: str) -> dict[str, str]:
+    return dict(f.split("=", 1) for f in state.split("\t") if "=" in f)
+
+
+def record_object_state(conn: Connection, schema: str, history_id: int,
+                        objects: list[tuple[str, str]]) -> None:
+    with conn.cursor() as cur:
+        cur.execute("SET SESSION group_concat_max_len = 1048576")
+        cur.execute(f"UPDATE {qualified(schema)} SET object_state = "
+                    f"{object_state_sql(literal(schema), objects)} WHERE history_id = %s",
+                    (history_id,))
+
+
+def literal(value: object) -> str:
+    """A value written into SQL text (for the plan, which runs elsewhere)."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, int):
+        return str(value)
+    return "'" + escape_string(str(value)) + "'"
+
+
+def record(conn: Connection, schema: str, a: Attempt, state: str, checksum: str,
+           note: str) -> None:
+    """A finished row written by a person's decision (`repair`, `baseline`)
+    rather than by running the file: the note says whose and why."""
+    with conn.cursor() as cur:
+        cur.execute(
+            f"INSERT INTO {qualified(schema)} (script, kind, version, description, checksum, "
+            f"state, statements_total, statements_done, done_checksums, error_message, "
+            f"installed_by, started_at, finished_at, execution_ms) VALUES (%s, %s, %s, %s, %s, "
+            f"%s, %s, %s, %s, %s, CURRENT_USER(), UTC_TIMESTAMP(3), UTC_TIMESTAMP(3), 0)",
+            (a.script, a.kind, a.version, a.description[:200], checksum, state,
+             a.statements_total, a.statements_total if state != "deleted" else a.statements_done,
+             " ".join(a.done_checksums), note[:2000]),
+        )
+
+
+def note(conn: Connection, schema: str, history_id: int, text: str) -> None:
+    """Why a row was written other than by running its file."""
+    with conn.cursor() as cur:
+        cur.execute(f"UPDATE {qualified(schema)} SET error_message = %s WHERE history_id = %s",
+                    (text[:2000], history_id))

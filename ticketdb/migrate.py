@@ -21,8 +21,8 @@ import pymysql
 from pymysql.connections import Connection
 from pymysql.cursors import Cursor
 
-from ticketdb import history, scope, server_checks
-from ticketdb.connection import COLLATION, Target, connect, reset_session
+from ticketdb import backup, history, locks, scope, server_checks
+from ticketdb.connection import COLLATION, SESSION_SETUP, SQL_MODE, Target, connect, reset_session
 from ticketdb.sources import ROOT, SqlFile, all_files, plain
 
 Echo = Callable[[str], None]
@@ -51,14 +51,24 @@ class DeployError(Exception):
 @dataclass(frozen=True)
 class FileState:
     file: SqlFile
-    state: str  # applied / pending / failed / changed
+    state: str  # applied / pending / failed / changed / missing
     attempt: history.Attempt | None
     resume_at: int  # index of the first statement `up` would run
     note: str = ""
 
     @property
     def needs_work(self) -> bool:
-        return self.state != "applied"
+        return self.state not in ("applied", "missing")
+
+
+@dataclass(frozen=True)
+class UpOptions:
+    lock_timeout: int = 60  # seconds to wait for another deployer
+    lock_wait: int = 10  # seconds one statement may wait for a table lock
+    retries: int = 3  # more attempts after a statement's lock wait ran out
+    allow_missing: bool = False  # go on although files the history knows are gone
+    target: str | None = None  # apply versioned migrations up to this version only
+    backup_dir: Path | None = None  # dump the database here before changing anything
 
 
 def lock_name(database: str) -> str:
@@ -79,23 +89,58 @@ def database_exists(conn: Connection, database: str) -> bool:
 
 
 def file_states(conn: Connection | None, schema: str, root: Path = ROOT) -> list[FileState]:
-    """The state of every file; conn=None (no database yet) means all pending."""
+    """The state of every file, and of every file the history knows that is
+    gone (missing); conn=None (no database yet) means all pending."""
     files = all_files(root)
-    attempts = history.latest(conn, schema) if conn is not None else {}
-    return [_state(f, attempts.get(f.path)) for f in files]
+    if conn is None:
+        return [_state(f, None) for f in files]
+    attempts = history.latest(conn, schema)
+    live = history.live_objects(conn, schema)
+    collation = database_collation(conn, schema)
+    states = [_state(f, attempts.get(f.path), live, collation) for f in files]
+    paths = {f.path for f in files}
+    for path, a in sorted(attempts.items()):
+        if path not in paths and a.state != "deleted":
+            gone = SqlFile(path, "versioned" if a.kind == "versioned" else "repeatable",
+                           a.version, a.description, "")
+            states.append(FileState(gone, "missing", a, 0,
+                                    f"{a.state} in the history, but the file is gone: put it "
+                                    "back, or `repair` marks it deleted"))
+    return states
 
 
-def _state(f: SqlFile, a: history.Attempt | None) -> FileState:
+def database_collation(conn: Connection, schema: str) -> str:
+    with conn.cursor() as cur:
+        cur.execute("SELECT DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA "
+                    "WHERE SCHEMA_NAME = %s", (schema,))
+        row = cur.fetchone()
+    return row[0] if row else COLLATION
+
+
+def _state(f: SqlFile, a: history.Attempt | None,
+           live: dict[tuple[str, str], str] | None = None, collation: str = COLLATION
+           ) -> FileState:
     if a is None:
         return FileState(f, "pending", None, 0)
-    if a.state == "applied":
+    if a.state in ("applied", "resolved"):
         if a.checksum == f.checksum:
-            return FileState(f, "applied", a, len(f.statements))
+            drift = changed_by_hand(f, a, live or {}, collation) if f.kind == "repeatable" else []
+            if drift:
+                return FileState(f, "changed", a, 0, "changed in the database since applied ("
+                                 + "; ".join(drift) + "): up re-applies it")
+            note = f"resolved by hand: {a.error_message}" if a.state == "resolved" else ""
+            return FileState(f, "applied", a, len(f.statements), note)
         if f.kind == "repeatable":
             return FileState(f, "changed", a, 0, "file changed since applied: up re-applies it")
         return FileState(f, "changed", a, len(f.statements),
                          "edited after it was applied: restore the file and put the change "
                          "in a new migration")
+    if a.state == "deleted":  # by repair, when the file was gone; now it is back
+        if a.checksum == f.checksum and a.statements_done == a.statements_total:
+            return FileState(f, "applied", a, len(f.statements),
+                             "marked deleted by repair while the file was gone")
+        return FileState(f, "pending", None, 0, "marked deleted by repair while the file was "
+                         "gone; up runs it again")
     if a.state == "running":
         where = f"running now, or interrupted at statement {a.statements_done + 1}"
     elif a.state == "interrupted":
@@ -116,6 +161,37 @@ def _state(f: SqlFile, a: history.Attempt | None) -> FileState:
     return FileState(f, "failed", a, done, where)
 
 
+def changed_by_hand(f: SqlFile, a: history.Attempt, live: dict[tuple[str, str], str],
+                    collation: str) -> list[str]:
+    """How the objects a repeatable file created differ now from what `up`
+    recorded when it created them (dropped, re-created with another body,
+    sql_mode, time zone, definer or status), or from the database's default
+    collation. [] when they are as recorded."""
+    recorded = history.parse_object_state(a.object_state)
+    reasons = []
+    for kind, name in f.created_objects:
+        key = (kind, name.lower())
+        if key not in live:
+            reasons.append(f"{kind} {name} is missing: dropped by hand")
+            continue
+        now = history.parse_fields(live[key])
+        if now.get("collation", collation) != collation:
+            reasons.append(f"{kind} {name} was created under collation {now['collation']}, "
+                           f"the database's is {collation}")
+        if key not in recorded:
+            reasons.append(f"{kind} {name}: no record of how up created it")
+            continue
+        was = recorded[key]
+        for field in ("body", "sql_mode", "time_zone", "definer", "status"):
+            if was.get(field) != now.get(field):
+                if field == "body":
+                    reasons.append(f"{kind} {name}: re-created by hand with another definition")
+                else:
+                    reasons.append(f"{kind} {name}: {field} was {was.get(field)}, "
+                                   f"is {now.get(field)}")
+    return reasons
+
+
 def blocking_problems(states: list[FileState]) -> list[str]:
     """Reasons `up` must refuse before running anything."""
     problems = []
@@ -133,23 +209,93 @@ def blocking_problems(states: list[FileState]) -> list[str]:
     return problems
 
 
-def plan_text(states: list[FileState]) -> str:
-    """What `up` would run, statement by statement, as a script `mysql` accepts."""
-    out = []
-    for s in states:
-        if not s.needs_work or s.resume_at < 0:
-            continue
-        total = len(s.file.statements)
-        out.append(f"-- {s.file.path} ({s.state}{': ' + s.note if s.note else ''})")
-        for st in s.file.run_statements[s.resume_at:]:
-            if st.number:
-                out.append(f"-- statement {st.number} of {total} (line {st.line})")
-            if ";" in st.text:
-                out.append(f"DELIMITER $$\n{st.text}$$\nDELIMITER ;")
-            else:
-                out.append(f"{st.text};")
-        out.append("")
-    return "\n".join(out) if out else "-- nothing to do: the database is up to date\n"
+def plan_text(states: list[FileState], database: str, history_upgrades: list[str]) -> str:
+    """What `up` would run, statement by statement, as a script the `mysql`
+    client runs in `database`. It does what `up` does around the files too:
+    the deploy lock, the session (sql_mode, time zone, names), the database's
+    collation, and the history rows, so that `up` finds the result up to date
+    and `verify` finds it clean."""
+    work = [s for s in states if s.needs_work and s.resume_at >= 0]
+    if not work:
+        return "-- nothing to do: the database is up to date\n"
+    out = [
+        "-- Pipe into the mysql client connected to this database. It stops at the",
+        "-- first error: nothing after it runs, and `status` shows where it stopped.",
+        _guard(f"DATABASE() = {history.literal(database)}",
+               f"ticketdb: this plan is for database {database}; run it there"),
+        _guard(f"GET_LOCK({history.literal(lock_name(database))}, 60) = 1",
+               "ticketdb: another deploy is running; try again when it has finished"),
+        *_session_sql(),
+        f"ALTER DATABASE CHARACTER SET utf8mb4 COLLATE {COLLATION};",
+        history.CREATE_TABLE.strip() + ";",
+        *(f"{u};" for u in history_upgrades),
+        "",
+    ]
+    for s in work:
+        out += _plan_file(s)
+    out.append("DO RELEASE_LOCK(" + history.literal(lock_name(database)) + ");")
+    return "\n".join(out) + "\n"
+
+
+def _guard(condition: str, message: str) -> str:
+    """A statement that stops the mysql client unless the condition holds
+    (setting sql_mode to the message fails with error 1231 and shows it)."""
+    return (f"SET SESSION sql_mode = IF({condition}, {history.literal(SQL_MODE)}, "
+            f"{history.literal(message)});")
+
+
+def _session_sql() -> list[str]:
+    return [f"{st};" for st in SESSION_SETUP] + ["SET SESSION group_concat_max_len = 1048576;"]
+
+
+def _plan_statement(text: str) -> str:
+    return f"DELIMITER $$\n{text}$$\nDELIMITER ;" if ";" in text else f"{text};"
+
+
+def _plan_file(s: FileState) -> list[str]:
+    f = s.file
+    lit = history.literal
+    total = len(f.statements)
+    table = history.TABLE
+    out = [f"-- {f.path} ({s.state}{': ' + s.note if s.note else ''})"]
+    columns = ("script, kind, version, description, checksum, state, statements_total, "
+               "statements_done, done_checksums, installed_by, started_at")
+    values = (f"{lit(f.path)}, {lit(f.kind)}, {lit(f.version)}, {lit(f.description[:200])}, "
+              f"{lit(f.checksum)}")
+    by = "CONCAT(CURRENT_USER(), ' (plan)'), UTC_TIMESTAMP(3)"
+    versioned = f.kind == "versioned"
+    if versioned:
+        done = " ".join(f.statement_checksums[: s.resume_at])
+        out.append(f"INSERT INTO {table} ({columns}) VALUES ({values}, 'running', {total}, "
+                   f"{s.resume_at}, {lit(done)}, {by});")
+        out.append("SET @ticketdb_history_id = LAST_INSERT_ID();")
+    locked = False
+    statements = f.run_statements[s.resume_at:] if versioned else f.run_statements
+    for st in statements:
+        if st.number:
+            out.append(f"-- statement {st.number} of {total} (line {st.line})")
+        out.append(_plan_statement(st.text))
+        lock = _LOCK_TABLES.match(plain(st.text))
+        if lock:
+            locked = not lock.group(1)
+        if versioned and st.number and not locked:
+            done = " ".join(f.statement_checksums[: st.number])
+            out.append(f"UPDATE {table} SET statements_done = {st.number}, "
+                       f"done_checksums = {lit(done)} WHERE history_id = @ticketdb_history_id;")
+    out += _session_sql()
+    if versioned:
+        done = " ".join(f.statement_checksums)
+        out.append(f"UPDATE {table} SET state = 'applied', statements_done = {total}, "
+                   f"done_checksums = {lit(done)}, finished_at = UTC_TIMESTAMP(3), "
+                   "execution_ms = TIMESTAMPDIFF(MICROSECOND, started_at, UTC_TIMESTAMP(3)) "
+                   "DIV 1000 WHERE history_id = @ticketdb_history_id;")
+    else:
+        state = history.object_state_sql("DATABASE()", f.created_objects)
+        out.append(f"INSERT INTO {table} ({columns}, finished_at, execution_ms, applied_sql, "
+                   f"object_state) VALUES ({values}, 'applied', {total}, {total}, '', {by}, "
+                   f"UTC_TIMESTAMP(3), 0, {lit(f.text)}, {state});")
+    out.append("")
+    return out
 
 
 _statements_run = 0
@@ -192,7 +338,8 @@ def run_sql(cur: Cursor, text: str) -> None:
 _LOCK_TABLES = re.compile(r"^(UN)?LOCK\s+TABLES?\b", re.IGNORECASE)
 
 
-def apply_versioned(conn: Connection, schema: str, s: FileState, echo: Echo) -> None:
+def apply_versioned(conn: Connection, schema: str, s: FileState, echo: Echo,
+                    options: UpOptions) -> None:
     """Statement by statement, each with its progress row in one transaction.
     Between a file's own LOCK TABLES and UNLOCK TABLES (dumps do that around
     their INSERTs) the history table is not locked and a transaction would
@@ -211,7 +358,8 @@ def apply_versioned(conn: Connection, schema: str, s: FileState, echo: Echo) -> 
             try:
                 if not locked:
                     conn.begin()
-                run_sql(cur, st.text)
+                locks.run_with_retries(conn, cur, st.text, run_sql, echo, options.lock_wait,
+                                       options.retries)
                 _fault_point()
             except pymysql.MySQLError as exc:
                 conn.rollback()
@@ -240,7 +388,8 @@ def apply_versioned(conn: Connection, schema: str, s: FileState, echo: Echo) -> 
     history.finish(conn, schema, hid, "applied", _ms(started))
 
 
-def apply_repeatable(conn: Connection, schema: str, s: FileState, echo: Echo) -> None:
+def apply_repeatable(conn: Connection, schema: str, s: FileState, echo: Echo,
+                     options: UpOptions) -> None:
     """Run the whole file. On failure, put the previous version back (inside
     the file's own LOCK TABLES, if it has one) so the object never goes missing."""
     f = s.file
@@ -250,7 +399,8 @@ def apply_repeatable(conn: Connection, schema: str, s: FileState, echo: Echo) ->
     with conn.cursor() as cur:
         for st in f.run_statements:
             try:
-                run_sql(cur, st.text)
+                locks.run_with_retries(conn, cur, st.text, run_sql, echo, options.lock_wait,
+                                       options.retries)
                 _fault_point()
             except pymysql.MySQLError as exc:
                 message = _error(f, st.number, st.line, exc)
@@ -264,6 +414,7 @@ def apply_repeatable(conn: Connection, schema: str, s: FileState, echo: Echo) ->
                 raise DeployError(message) from None
     reset_session(conn)
     history.finish(conn, schema, hid, "applied", _ms(started), applied_sql=f.text)
+    history.record_object_state(conn, schema, hid, f.created_objects)
 
 
 def _restore(conn: Connection, f: SqlFile, previous: str | None) -> bool:
@@ -336,8 +487,12 @@ def align_default_collation(conn: Connection, database: str, echo: Echo) -> None
          "(existing tables keep theirs)")
 
 
-def up(target: Target, echo: Echo, lock_timeout: int = 60, root: Path = ROOT) -> int:
-    """Apply everything pending. Returns the number of files applied."""
+def up(target: Target, echo: Echo, options: UpOptions | None = None, root: Path = ROOT,
+       after: Callable[[Connection], None] | None = None) -> int:
+    """Apply everything pending. Returns the number of files applied.
+    `after` runs on the deployer's connection while it still holds the
+    deploy lock (the roles are granted there)."""
+    options = options or UpOptions()
     scope.checked_files(root)
     conn = connect(target, database=None, multi_statements=True)
     try:
@@ -346,35 +501,105 @@ def up(target: Target, echo: Echo, lock_timeout: int = 60, root: Path = ROOT) ->
             cur.execute(f"CREATE DATABASE IF NOT EXISTS `{target.database}` "
                         f"DEFAULT CHARACTER SET utf8mb4 COLLATE {COLLATION}")
             cur.execute(f"USE `{target.database}`")
-        acquire_lock(conn, target.database, lock_timeout)
+        acquire_lock(conn, target.database, options.lock_timeout)
+        locks.bound_lock_waits(conn, options.lock_wait)
         history.ensure_table(conn, target.database)
         if history.mark_interrupted(conn, target.database):
             echo("note: an earlier deploy was interrupted; resuming where it stopped")
         states = file_states(conn, target.database, root)
         problems = blocking_problems(states)
+        problems += missing_problems(states, options.allow_missing, echo)
+        work, held_back = select_work(states, options.target)
         if problems:
             raise DeployError("refusing to deploy:\n  " + "\n  ".join(problems))
-        work = [s for s in states if s.needs_work]
         refuse_what_cannot_be_created(conn, work)
+        if options.backup_dir is not None:
+            if work:
+                try:
+                    echo(f"backup: {backup.dump(target, conn, options.backup_dir)}")
+                except backup.BackupError as exc:
+                    raise DeployError(str(exc)) from None
+            else:
+                echo("backup: not needed, nothing to change")
         align_default_collation(conn, target.database, echo)
         if not work:
             echo("nothing to do: the database is up to date")
         for s in work:
             started = time.monotonic()
             count = len(s.file.statements) - s.resume_at
+            if s.state == "changed" and s.attempt and s.attempt.checksum == s.file.checksum:
+                echo(f"re-applying {s.file.path}: {s.note.removesuffix(': up re-applies it')}")
             if s.file.kind == "versioned":
-                apply_versioned(conn, target.database, s, echo)
+                apply_versioned(conn, target.database, s, echo, options)
             else:
-                apply_repeatable(conn, target.database, s, echo)
+                apply_repeatable(conn, target.database, s, echo, options)
             how = f"resumed at statement {s.resume_at + 1}, " if s.resume_at else ""
             echo(f"applied {s.file.path} ({how}{count} statement(s), {_ms(started)} ms)")
         if work:
             echo(f"done: {len(work)} file(s) applied")
+        if held_back:
+            echo(f"stopped at {options.target}: {held_back} file(s) left pending "
+                 "(repeatable objects wait until every migration is applied)")
+        if after is not None:
+            after(conn)
         for warning in server_checks.settings_warnings(conn, target.database):
             echo(f"warning: {warning}")
         return len(work)
     finally:
         conn.close()  # also releases the deploy lock
+
+
+def missing_problems(states: list[FileState], allow: bool, echo: Echo) -> list[str]:
+    """Files the history knows that are gone: a refusal, or (allowed) a warning."""
+    missing = [f"{s.file.path}: {s.note}" for s in states if s.state == "missing"]
+    if allow:
+        for line in missing:
+            echo(f"warning: missing file allowed (--allow-missing): {line}")
+        return []
+    if missing:
+        missing.append("up --allow-missing goes on without them")
+    return missing
+
+
+_TARGET = re.compile(r"^V?(\d+)$", re.IGNORECASE)
+
+
+def select_work(states: list[FileState], target: str | None) -> tuple[list[FileState], int]:
+    """What `up` runs, and how many pending files `--target` holds back.
+    With a target, versioned migrations run up to it; repeatable objects only
+    when no migration is left pending after it (a trigger may need a table a
+    later migration creates)."""
+    work = [s for s in states if s.needs_work]
+    if target is None:
+        return work, 0
+    m = _TARGET.match(target.strip())
+    versions = {int(s.file.version or 0) for s in states if s.file.kind == "versioned"}
+    if not m or int(m.group(1)) not in versions:
+        raise DeployError(f"--target {target}: no migration has that version "
+                          f"(V{min(versions, default=1):03d} to V{max(versions, default=1):03d})")
+    limit = int(m.group(1))
+    applied = [int(s.file.version or 0) for s in states
+               if s.file.kind == "versioned" and s.state != "pending"]
+    if applied and max(applied) > limit:
+        raise DeployError(f"--target {target}: V{max(applied):03d} is already applied, and up "
+                          "never undoes a migration")
+    kept = [s for s in work if s.file.kind == "versioned" and int(s.file.version or 0) <= limit]
+    later = [s for s in work if s.file.kind == "versioned" and int(s.file.version or 0) > limit]
+    if not later:
+        kept += [s for s in work if s.file.kind == "repeatable"]
+    return kept, len(work) - len(kept)
+
+
+def read_plan(target: Target, root: Path = ROOT) -> tuple[list[FileState], str]:
+    """The states, and the plan's script (read only)."""
+    conn = open_existing(target)
+    try:
+        states = file_states(conn, target.database, root)
+        upgrades = history.upgrades_needed(conn, target.database) if conn else []
+    finally:
+        if conn:
+            conn.close()
+    return states, plan_text(states, target.database, upgrades)
 
 
 def read_states(target: Target, root: Path = ROOT) -> list[FileState]:

@@ -17,9 +17,9 @@ MariaDB; only `SET DEFAULT ROLE` differs, which `grant_role` handles.
 
 from __future__ import annotations
 
-from pymysql.connections import Connection
+import re
 
-from ticketdb.connection import Target, connect
+from pymysql.connections import Connection
 
 REPORTS = ("sp_overdue_report", "sp_agent_efficiency", "sp_ticket_trace")
 AGENT_PROCEDURES = (*REPORTS, "sp_assign_ticket", "sp_claim_next_ticket",
@@ -65,23 +65,69 @@ def grants(database: str) -> dict[str, list[str]]:
     return {"reporting": reporting, "agent": agent, "supervisor": supervisor}
 
 
-def apply(target: Target) -> list[str]:
-    """Create or update the roles; returns lines to print."""
-    names = role_names(target.database)
-    conn = connect(target)
+def apply(conn: Connection, database: str) -> list[str]:
+    """Create or update the roles on the deployer's connection (which holds
+    the deploy lock); returns lines to print. A role never goes without a
+    privilege it keeps: the new grants are added first, then only what the
+    role should no longer have is revoked."""
+    names = role_names(database)
     lines = []
-    try:
-        with conn.cursor() as cur:
-            for kind, statements in grants(target.database).items():
-                role = f"`{names[kind]}`"
-                cur.execute(f"CREATE ROLE IF NOT EXISTS {role}")
-                cur.execute(f"REVOKE ALL PRIVILEGES, GRANT OPTION FROM {role}")
-                for grant in statements:
-                    cur.execute(f"GRANT {grant} TO {role}")
-                lines.append(f"role {names[kind]}: {len(statements)} grant(s)")
-    finally:
-        conn.close()
+    with conn.cursor() as cur:
+        for kind, statements in grants(database).items():
+            role = f"`{names[kind]}`"
+            cur.execute(f"CREATE ROLE IF NOT EXISTS {role}")
+            had = held(conn, role)
+            for grant in statements:
+                cur.execute(f"GRANT {grant} TO {role}")
+            wanted = set().union(*(privileges(g) for g in statements))
+            extra = sorted(had - wanted)
+            for priv, column, on in extra:
+                what = f"{priv} (`{column}`)" if column else priv
+                cur.execute(f"REVOKE {what} ON {_quoted(on)} FROM {role}")
+            lines.append(f"role {names[kind]}: {len(statements)} grant(s)"
+                         + (f", revoked {len(extra)} it should not have" if extra else ""))
     return lines
+
+
+_GRANT = re.compile(r"^GRANT\s+(.*?)\s+ON\s+(.*?)\s+TO\s+", re.IGNORECASE | re.DOTALL)
+
+
+def privileges(grant: str) -> set[tuple[str, str | None, str]]:
+    """A GRANT's privileges as (privilege, column or None, object), in the
+    form SHOW GRANTS prints: "SELECT, UPDATE (a, b) ON `db`.`t`" gives
+    (SELECT, None, `db`.`t`), (UPDATE, a, `db`.`t`), (UPDATE, b, `db`.`t`)."""
+    m = _GRANT.match(grant if grant.upper().startswith("GRANT") else f"GRANT {grant} TO x")
+    if not m:
+        return set()
+    privs, on = m.group(1), re.sub(r"\s+", " ", m.group(2)).replace("`", "")
+    on = re.sub(r"^(procedure|function) ", lambda k: k.group(1).upper() + " ", on,
+                flags=re.IGNORECASE)
+    found = set()
+    for name, columns in re.findall(r"([A-Z][A-Z ]*?)\s*(?:\(([^)]*)\))?\s*(?:,|$)",
+                                    privs.strip(), re.IGNORECASE):
+        name = name.strip().upper()
+        if not name or name == "USAGE":
+            continue
+        if columns:
+            found |= {(name, c.strip().strip("`"), on) for c in columns.split(",")}
+        else:
+            found.add((name, None, on))
+    return found
+
+
+def _quoted(on: str) -> str:
+    """`PROCEDURE db.p` -> PROCEDURE `db`.`p` (names hold letters, digits, _)."""
+    kind, _, name = on.rpartition(" ")
+    quoted = ".".join(part if part == "*" else f"`{part}`" for part in name.split("."))
+    return f"{kind} {quoted}".strip()
+
+
+def held(conn: Connection, role: str) -> set[tuple[str, str | None, str]]:
+    """What SHOW GRANTS says the role has now."""
+    with conn.cursor() as cur:
+        cur.execute(f"SHOW GRANTS FOR {role}")
+        rows = [r[0] for r in cur.fetchall()]
+    return set().union(set(), *(privileges(r) for r in rows))
 
 
 def is_mariadb(conn: Connection) -> bool:

@@ -258,8 +258,11 @@ def _start_local(server_id: int, extra_args: list[str], keep: bool) -> Throwaway
     _initialize(binary, flavour, datadir, as_root)
     port = _free_port()
     sock = workdir / "mysqld.sock"
+    # Its own temp dir: servers sharing /tmp have deleted each other's files.
+    (workdir / "tmp").mkdir()
     args = [
         binary, "--no-defaults", f"--datadir={datadir}", f"--port={port}",
+        f"--tmpdir={workdir / 'tmp'}",
         "--bind-address=127.0.0.1", f"--socket={sock}", f"--pid-file={workdir / 'mysqld.pid'}",
         f"--log-error={workdir / 'error.log'}", f"--server-id={server_id}", *as_root,
         *_SERVER_ARGS, *_FLAVOUR_ARGS[flavour], *extra_args,

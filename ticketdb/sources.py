@@ -91,6 +91,17 @@ class SqlFile:
         return None
 
     @cached_property
+    def created_objects(self) -> list[tuple[str, str]]:
+        """(kind, name) of every routine, trigger, event and view the file
+        creates, kind in lower case: what `up` watches for changes made by hand."""
+        found = []
+        for st in self.statements:
+            m = _CREATE_OBJECT.match(plain(st.text))
+            if m:
+                found.append((m.group(2).lower(), m.group(3).strip("`")))
+        return found
+
+    @cached_property
     def missing_drop(self) -> Statement | None:
         """For a repeatable file whose CREATE is not preceded by its own
         `DROP <kind> IF EXISTS <name>` (and is no CREATE OR REPLACE): that DROP,

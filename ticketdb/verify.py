@@ -14,6 +14,7 @@ import secrets
 from collections.abc import Iterable
 from pathlib import Path
 
+import pymysql
 from pymysql.connections import Connection
 
 from ticketdb import history, migrate, scope
@@ -194,19 +195,74 @@ def verify(target: Target, root: Path = ROOT) -> list[str]:
     live_conn = migrate.open_existing(target)
     if live_conn is None:
         raise RuntimeError(f"database {target.database} does not exist (run up)")
+    try:
+        differences = schema_differences(target, live_conn, files)
+        differences += list(history_problems(live_conn, target.database, root))
+    finally:
+        live_conn.close()
+    return differences
+
+
+def schema_differences(target: Target, live_conn: Connection, files: list[SqlFile]) -> list[str]:
+    """The live database against a scratch database built from the files."""
+    refuse_replica(live_conn)
     scratch = f"{target.database[:40]}_verify_{secrets.token_hex(4)}"
     ref_conn = connect(target, database=None, multi_statements=True)
     try:
+        if not unreplicated(ref_conn) and is_replica(ref_conn):
+            raise ReplicaError(
+                "the server replicates from another and this account may not keep the "
+                "scratch database out of its binary log (SET sql_log_bin needs SUPER or "
+                "SYSTEM_VARIABLES_ADMIN): verify would create errant transactions there; "
+                "run verify against the primary")
         with ref_conn.cursor() as cur:
             cur.execute("SELECT GET_LOCK(%s, 0)", (scratch,))  # "this scratch is in use"
         drop_abandoned_scratch(ref_conn, target.database)
         build_reference(ref_conn, scratch, files)
-        differences = compare(snapshot(ref_conn, scratch), snapshot(live_conn, target.database))
-        differences += list(history_problems(live_conn, target.database, root))
+        return compare(snapshot(ref_conn, scratch), snapshot(live_conn, target.database))
     finally:
         with ref_conn.cursor() as cur:
             cur.execute("UNLOCK TABLES")
             cur.execute(f"DROP DATABASE IF EXISTS `{scratch}`")
         ref_conn.close()
-        live_conn.close()
-    return differences
+
+
+class ReplicaError(RuntimeError):
+    """verify would write to a replica (exit 2)."""
+
+
+def refuse_replica(conn: Connection) -> None:
+    """verify writes its scratch database on the server it checks. On a
+    replica that write would be an errant transaction (an extra GTID the
+    primary never had), so a read-only server is refused outright."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT @@global.read_only")
+        if int(cur.fetchone()[0]):
+            raise ReplicaError(
+                "the server is read-only (a replica?): verify builds a scratch database "
+                "from the files and will not write there; run verify against the primary")
+
+
+def unreplicated(conn: Connection) -> bool:
+    """Keep the scratch database out of the binary log where this account
+    may (SUPER, or SYSTEM_VARIABLES_ADMIN on MySQL): replicas never see it.
+    Without the privilege, a primary's scratch writes replicate as any do."""
+    with conn.cursor() as cur:
+        try:
+            cur.execute("SET SESSION sql_log_bin = 0")
+        except pymysql.MySQLError:
+            return False
+    return True
+
+
+def is_replica(conn: Connection) -> bool:
+    """Does this server replicate from another? An account that may not ask
+    (REPLICATION CLIENT) gets False: the read-only check is what stops it."""
+    with conn.cursor() as cur:
+        for statement in ("SHOW REPLICA STATUS", "SHOW SLAVE STATUS"):
+            try:
+                cur.execute(statement)
+                return cur.fetchone() is not None
+            except pymysql.MySQLError:
+                continue
+    return False

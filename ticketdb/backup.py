@@ -1,0 +1,81 @@
+"""`up --backup DIR`: a full dump of the database before `up` changes it.
+
+The dump is made by the server's own tool (`mariadb-dump` for MariaDB,
+`mysqldump` for MySQL) with tables, data, routines, triggers and events, in
+one consistent snapshot (`--single-transaction`). The password goes to the
+tool in a defaults file only this user can read, never on its command line.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pymysql.connections import Connection
+
+from ticketdb import server_checks
+from ticketdb.connection import Target
+
+
+class BackupError(Exception):
+    """The dump failed: `up` changes nothing (exit 1)."""
+
+
+def dump_tool(mariadb: bool) -> tuple[str, list[str]]:
+    """The dump program for this server, and its flavour's extra options."""
+    names = ("mariadb-dump", "mysqldump") if mariadb else ("mysqldump",)
+    for name in names:
+        path = shutil.which(name)
+        if path:
+            version = subprocess.run([path, "--version"], capture_output=True, text=True).stdout
+            if "MariaDB" in version:
+                return path, []
+            # MySQL's: no GTID statements (a restore elsewhere must not need them)
+            return path, ["--set-gtid-purged=OFF"]
+    raise BackupError(f"backup: {' or '.join(names)} is not installed; nothing was changed")
+
+
+def client_options(target: Target) -> str:
+    """The [client] section for the dump tool (password included)."""
+    lines = ["[client]", f"user={target.user}"]
+    if target.password:
+        lines.append(f"password={target.password}")
+    if target.unix_socket:
+        lines.append(f"socket={target.unix_socket}")
+    else:
+        lines += [f"host={target.host}", f"port={target.port}", "protocol=tcp"]
+    for option, value in (("ssl-ca", target.ssl_ca), ("ssl-cert", target.ssl_cert),
+                          ("ssl-key", target.ssl_key)):
+        if value:
+            lines.append(f"{option}={value}")
+    return "\n".join(lines) + "\n"
+
+
+def dump(target: Target, conn: Connection, directory: Path) -> str:
+    """Dump the database into `directory`; return a line naming the file."""
+    version = server_checks.server_version(conn)
+    tool, extra = dump_tool(version.mariadb)
+    directory.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    final = directory / f"{target.database}-{stamp}.sql"
+    partial = final.with_suffix(".sql.partial")
+    with tempfile.NamedTemporaryFile("w", prefix="ticketdb-dump-", suffix=".cnf") as cnf:
+        os.chmod(cnf.name, 0o600)
+        cnf.write(client_options(target))
+        cnf.flush()
+        command = [tool, f"--defaults-file={cnf.name}", "--single-transaction", "--routines",
+                   "--triggers", "--events", "--hex-blob", "--no-tablespaces", *extra,
+                   f"--result-file={partial}", target.database]
+        done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        partial.unlink(missing_ok=True)
+        detail = target.redact(done.stderr.strip().splitlines()[-1] if done.stderr.strip()
+                               else f"exit {done.returncode}")
+        raise BackupError(f"backup failed, nothing was changed: {Path(tool).name}: {detail}")
+    partial.rename(final)
+    size = final.stat().st_size
+    return f"{final} ({size / 1_048_576:.1f} MB, {Path(tool).name}; restore: see README)"
