@@ -94,9 +94,12 @@ def handled(func: Callable[..., Any]) -> Callable[..., Any]:
             if code in CONNECT_ERRORS:
                 fail(f"cannot connect: error {code}: {text}", 2, password)
             fail(f"server error: error {code}: {text}", 1, password)
+        except pymysql.err.InterfaceError:
+            fail("server error: the connection to the server was lost (it closed or was "
+                 "killed); run the command again", 1, password)
         except pymysql.MySQLError as exc:
             fail(f"server error: {exc}", 1, password)
-        except (migrate.DeployError, adopt.AdoptError, SourceError, SplitError,
+        except (migrate.DeployError, adopt.AdoptError, sample.SampleError, SourceError, SplitError,
                 ServerError) as exc:
             fail(str(exc), 1, password)
 
@@ -195,7 +198,7 @@ def up(obj: Context, lock_timeout: int, lock_wait: int, retries: int,
     """Apply pending migrations, then every repeatable object whose file
     changed or whose object was changed in the database."""
     target = obj.target()
-    console.print(f"deploying to {target.display()}", markup=False)
+    echo(f"deploying to {target.display()}")
     options = migrate.UpOptions(lock_timeout=lock_timeout, lock_wait=lock_wait, retries=retries,
                                 allow_missing=allow_missing, target=target_version,
                                 backup_dir=backup_dir)
@@ -209,8 +212,9 @@ def up(obj: Context, lock_timeout: int, lock_wait: int, retries: int,
 
 
 def echo(line: str) -> None:
-    """Print a line that may hold server text: never read as markup."""
-    console.print(line, markup=False)
+    """Print a line that may hold server text: never read as markup, never
+    wrapped (a log is read with grep)."""
+    console.print(line, markup=False, soft_wrap=True)
 
 
 @cli.command()
@@ -291,24 +295,39 @@ def repair(obj: Context, lock_timeout: int) -> None:
 
 @cli.command("verify")
 @connection_options
+@click.option("--accept", "accept_file", type=click.Path(dir_okay=False, path_type=Path),
+              metavar="PATH", help="Differences made on purpose, one name per line "
+                                   "(default: verify-accept.txt in the source folder, if any).")
 @click.pass_obj
-def verify_cmd(obj: Context) -> None:
+def verify_cmd(obj: Context, accept_file: Path | None) -> None:
     """Compare the live database with the files: exit 0 same, 1 drift, 2 could not check."""
     password = None
     try:
         target = obj.target()
         password = target.password
+        if accept_file is None and (obj.source_dir / ACCEPT_FILE).is_file():
+            accept_file = obj.source_dir / ACCEPT_FILE
+        accepted = verify.accepted_differences(accept_file) if accept_file else []
         differences = verify.verify(target, obj.source_dir)
     except Exception as exc:  # anything that stops the comparison is "could not check"
         fail(f"could not check: {exc}", 2, password)
+    differences, taken, stale = verify.split_accepted(differences, accepted)
+    for d in taken:
+        echo(f"accepted ({accept_file}): {d}")
+    for name in stale:
+        echo(f"note: {name} is accepted in {accept_file} but no longer differs")
     if not differences:
-        console.print(f"no drift: {target.display()} matches the files")
+        echo(f"no drift: {target.display()} matches the files"
+             + (f" (with {len(taken)} accepted difference(s))" if taken else ""))
         return
     console.print(Text("drift", style="bold red")
                   + Text(f" in {target.display()}: {len(differences)} difference(s)"))
     for d in differences:
         echo(f"  - {d}")
     sys.exit(1)
+
+
+ACCEPT_FILE = "verify-accept.txt"
 
 
 @cli.command("lint")
@@ -319,7 +338,7 @@ def lint_cmd(obj: Context, paths: tuple[str, ...]) -> None:
     """Check that every file stays in its database and splits, then run sqlfluff
     (exit 0 clean, 1 findings)."""
     try:
-        problems = lint.scope_problems(obj.source_dir)
+        problems = lint.file_problems(obj.source_dir)
     except (SourceError, SplitError) as exc:
         problems = [str(exc)]
     for problem in problems:

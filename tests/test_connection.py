@@ -37,8 +37,17 @@ def test_display_never_shows_the_password():
 
 
 def test_redact_scrubs_urls_and_the_password():
-    assert redact("failed mysql://u:hunter2@h/d and hunter2", "hunter2") == \
+    assert redact("failed mysql://u:hunter2-x@h/d and hunter2-x", "hunter2-x") == \
         "failed mysql://u:***@h/d and ***"
+    assert redact("--password=abc IDENTIFIED BY 'abc'", "abc") == \
+        "--password=*** IDENTIFIED BY '***'"
+
+
+@pytest.mark.parametrize("password", ["root", "a", "error", "Table", "secret"])
+def test_a_short_or_plain_word_password_does_not_shred_messages(password):
+    message = ("error 1045: Access denied for user 'root'@'10.0.0.1' (using password: YES); "
+               "Table 'ticketdb.a' doesn't exist at mysql://root:" + password + "@h/d")
+    assert redact(message, password) == message.replace(f":{password}@", ":***@")
 
 
 @pytest.mark.parametrize("name", ["bad`name", "it's", 'dq"', "a b", "x" * 65, "semi;colon"])
@@ -54,6 +63,16 @@ def test_a_defaults_file(tmp_path):
     t = from_defaults_file(str(cnf))
     assert (t.user, t.password, t.host, t.port, t.unix_socket, t.ssl_ca) == (
         "app", "s3cret", "db", 3310, "/tmp/s", "/ca.pem")
+
+
+def test_a_defaults_file_is_read_as_the_client_reads_it(tmp_path):
+    """!include, a comment after a value, a quoted password holding # and
+    spaces: my_print_defaults decides, as for the mysql client."""
+    (tmp_path / "more.cnf").write_text("[client]\nport = 3311 # the replica\nhost=db2\n")
+    cnf = tmp_path / "my.cnf"
+    cnf.write_text(f"[client]\nuser = app\npassword = \"p w#x\"\n!include {tmp_path}/more.cnf\n")
+    t = from_defaults_file(str(cnf))
+    assert (t.user, t.password, t.host, t.port) == ("app", "p w#x", "db2", 3311)
 
 
 @pytest.mark.parametrize(("text", "message"), [

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import configparser
 import re
+import shutil
+import subprocess
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import parse_qs, quote, unquote, urlsplit
@@ -75,9 +77,14 @@ class Target:
 
 
 def redact(text: str, password: str | None) -> str:
-    """Remove a password from any text that may be printed or logged."""
+    """Remove a password from any text that may be printed or logged: in a
+    URL, after password= or IDENTIFIED BY, and anywhere as it is, unless it
+    is short or a plain word ("root", "secret"), which would shred the
+    message ("Access denied for user '***'") without hiding anything."""
     text = re.sub(r"(mysql://[^:/@\s]*:)[^@\s]*@", r"\1***@", text)
-    if password:
+    text = re.sub(r"(?i)(password\s*=\s*)\S+", r"\1***", text)
+    text = re.sub(r"(?i)(IDENTIFIED\s+BY\s+)'[^']*'", r"\1'***'", text)
+    if password and len(password) >= 8 and not password.isalpha():
         text = text.replace(password, "***")
     return text
 
@@ -120,25 +127,23 @@ def from_url(url: str) -> Target:
 
 
 def from_defaults_file(path: str) -> Target:
-    """Read the [client] section of a my.cnf, as the mysql client does."""
-    parser = configparser.ConfigParser(allow_no_value=True, strict=False, interpolation=None)
+    """Read the [client] section of a my.cnf as the mysql client does: with
+    the servers' own `my_print_defaults` (quotes, comments, !include and
+    !includedir as the client reads them), else with a plain ini reader."""
     try:
         text = Path(path).read_text()
     except OSError as exc:
         raise ConnectionSettingsError(f"cannot read defaults file {path}: {exc.strerror}") from None
-    try:
-        parser.read_string(text, source=path)
-    except configparser.Error as exc:
-        raise ConnectionSettingsError(f"cannot parse defaults file {path}: {exc}") from None
-    if not parser.has_section("client"):
+    options = _print_defaults(path)
+    if options is None:
+        options = _ini_client_section(path, text)
+    if not options:
         raise ConnectionSettingsError(f"defaults file {path} has no [client] section")
 
     def get(*names: str) -> str | None:
         for name in names:
-            for key in (name, name.replace("-", "_")):
-                value = parser.get("client", key, fallback=None)
-                if value is not None:
-                    return value.strip().strip("'\"")
+            if name in options:
+                return options[name]
         return None
 
     port = get("port") or "3306"
@@ -155,6 +160,40 @@ def from_defaults_file(path: str) -> Target:
         ssl_cert=get("ssl-cert"),
         ssl_key=get("ssl-key"),
     )
+
+
+def _print_defaults(path: str) -> dict[str, str] | None:
+    """The [client] options by my_print_defaults; None when it is not here.
+    MySQL's masks passwords unless asked to --show them; MariaDB's has no
+    such option and never masks."""
+    tool = shutil.which("my_print_defaults")
+    if tool is None:
+        return None
+    for extra in ([], ["--show"]):
+        done = subprocess.run([tool, f"--defaults-file={path}", *extra, "client"],
+                              capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise ConnectionSettingsError(
+                f"cannot parse defaults file {path}: {done.stderr.strip() or done.returncode}")
+        options = {}
+        for line in done.stdout.splitlines():
+            key, _, value = line.removeprefix("--").partition("=")
+            options[key.replace("_", "-")] = value
+        if set(options.get("password", "")) != {"*"}:
+            return options
+    return options
+
+
+def _ini_client_section(path: str, text: str) -> dict[str, str]:
+    parser = configparser.ConfigParser(allow_no_value=True, strict=False, interpolation=None)
+    try:
+        parser.read_string(text, source=path)
+    except configparser.Error as exc:
+        raise ConnectionSettingsError(f"cannot parse defaults file {path}: {exc}") from None
+    if not parser.has_section("client"):
+        return {}
+    return {key.replace("_", "-"): (value or "").strip().strip("'\"")
+            for key, value in parser.items("client")}
 
 
 def with_tls(target: Target, ca: str | None, cert: str | None, key: str | None) -> Target:

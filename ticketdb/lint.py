@@ -15,10 +15,17 @@ def sql_paths(root: Path = ROOT) -> list[str]:
     return [str(root / d) for d in ("sql", *REPEATABLE_DIRS) if any((root / d).glob("*.sql"))]
 
 
-def scope_problems(root: Path = ROOT) -> list[str]:
-    """Statements that would reach outside the database (SourceError or
-    SplitError when a file cannot be read or split)."""
-    return scope.problems(all_files(root))
+def file_problems(root: Path = ROOT) -> list[str]:
+    """Statements that would reach outside the database, and repeatable files
+    without their DROP … IF EXISTS (SourceError or SplitError when a file
+    cannot be read or split)."""
+    files = all_files(root)
+    problems = scope.problems(files)
+    for f in files:
+        if f.missing_drop is not None:
+            problems.append(f"{f.path}: no `{f.missing_drop.text}` before its CREATE: a file "
+                            "runs again whenever it changes, so it starts with its DROP")
+    return problems
 
 
 def run(paths: list[str] | None = None, root: Path = ROOT) -> int:

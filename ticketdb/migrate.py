@@ -24,6 +24,7 @@ from pymysql.cursors import Cursor
 from ticketdb import backup, history, locks, scope, server_checks
 from ticketdb.connection import COLLATION, SESSION_SETUP, SQL_MODE, Target, connect, reset_session
 from ticketdb.sources import ROOT, SqlFile, all_files, plain
+from ticketdb.splitter import Statement
 
 Echo = Callable[[str], None]
 
@@ -226,7 +227,7 @@ def plan_text(states: list[FileState], database: str, history_upgrades: list[str
         _guard(f"GET_LOCK({history.literal(lock_name(database))}, 60) = 1",
                "ticketdb: another deploy is running; try again when it has finished"),
         *_session_sql(),
-        f"ALTER DATABASE CHARACTER SET utf8mb4 COLLATE {COLLATION};",
+        f"ALTER DATABASE `{database}` CHARACTER SET utf8mb4 COLLATE {COLLATION};",
         history.CREATE_TABLE.strip() + ";",
         *(f"{u};" for u in history_upgrades),
         "",
@@ -322,7 +323,13 @@ def _fault_point() -> None:
 def _error(f: SqlFile, number: int, line: int, exc: pymysql.MySQLError) -> str:
     code, message = (*exc.args, "")[:2] if exc.args else (0, str(exc))
     where = f"statement {number} (line {line})" if number else "the deployer's LOCK TABLES"
+    if number:  # the server counts lines from the statement's start: say the file's line
+        message = _SERVER_LINE.sub(lambda m: f"at line {line + int(m.group(1)) - 1} of "
+                                             f"{f.path}", str(message))
     return f"{f.path} {where}: error {code}: {message}"
+
+
+_SERVER_LINE = re.compile(r"at line (\d+)$")
 
 
 def run_sql(cur: Cursor, text: str) -> None:
@@ -362,6 +369,8 @@ def apply_versioned(conn: Connection, schema: str, s: FileState, echo: Echo,
                                        options.retries)
                 _fault_point()
             except pymysql.MySQLError as exc:
+                if lost(exc):
+                    raise DeployError(_lost_message(f, st, exc)) from None
                 conn.rollback()
                 if interrupted and idx == s.resume_at and exc.args and exc.args[0] in ALREADY_DONE:
                     echo(f"  statement {st.number}: already applied before the interruption "
@@ -403,6 +412,8 @@ def apply_repeatable(conn: Connection, schema: str, s: FileState, echo: Echo,
                                        options.retries)
                 _fault_point()
             except pymysql.MySQLError as exc:
+                if lost(exc):
+                    raise DeployError(_lost_message(f, st, exc)) from None
                 message = _error(f, st.number, st.line, exc)
                 reset_session(conn)
                 restored = _restore(conn, f, previous)
@@ -415,6 +426,24 @@ def apply_repeatable(conn: Connection, schema: str, s: FileState, echo: Echo,
     reset_session(conn)
     history.finish(conn, schema, hid, "applied", _ms(started), applied_sql=f.text)
     history.record_object_state(conn, schema, hid, f.created_objects)
+
+
+# server gone away, lost connection, connection killed (MariaDB), and
+# pymysql's own "the connection is closed"
+LOST = {2006, 2013, 1927, 4031, 0}
+
+
+def lost(exc: pymysql.MySQLError) -> bool:
+    """The connection died: nothing more can be written on it."""
+    return isinstance(exc, pymysql.err.InterfaceError) or bool(exc.args and exc.args[0] in LOST)
+
+
+def _lost_message(f: SqlFile, st: Statement, exc: pymysql.MySQLError) -> str:
+    code, text = (*exc.args, "")[:2] if exc.args else (0, "")
+    what = f"error {code}: {text}" if code else "the server closed the connection"
+    where = f"statement {st.number} (line {st.line})" if st.number else "the deployer's LOCK TABLES"
+    return (f"{f.path} {where}: the connection was lost "
+            f"({what}); the next up finds this attempt interrupted and resumes it")
 
 
 def _restore(conn: Connection, f: SqlFile, previous: str | None) -> bool:

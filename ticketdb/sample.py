@@ -117,6 +117,7 @@ def load(target: Target, tickets: int, *, seed: int = 42, console: Console | Non
     """Add sample data; returns the number of rows written per table."""
     rng = random.Random(seed)
     console = console or Console()
+    refuse_without_schema(target)
     conn = connect(target, autocommit=False)
     counts: dict[str, int] = {}
     try:
@@ -132,6 +133,24 @@ def load(target: Target, tickets: int, *, seed: int = 42, console: Console | Non
     finally:
         conn.close()
     return counts
+
+
+class SampleError(Exception):
+    """sample cannot run here (exit 1)."""
+
+
+def refuse_without_schema(target: Target) -> None:
+    conn = connect(target, database=None)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT COUNT(*) FROM information_schema.TABLES "
+                        "WHERE TABLE_SCHEMA = %s AND TABLE_NAME = 'service_tickets'",
+                        (target.database,))
+            if cur.fetchone()[0] == 0:
+                raise SampleError(f"database {target.database} has no ticketdb schema yet: "
+                                  "run `deploy.py up` first")
+    finally:
+        conn.close()
 
 
 def _people(conn: Connection, rng: random.Random, tickets: int, now: datetime,

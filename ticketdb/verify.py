@@ -139,13 +139,50 @@ def compare(expected: Snapshot, live: Snapshot) -> list[str]:
                 fields = [(f, a, b) for f, a, b in
                           zip(_FIELDS[category], want[key], have[key], strict=True) if a != b]
                 names = ", ".join(f for f, _, _ in fields)
-                # Short values (a collation, a mode, a status) say what differs;
-                # bodies are too long to print and are named only.
-                shown = "; ".join(f"{f}: files {a}, database {b}" for f, a, b in fields
-                                  if len(str(a)) <= _SHOW and len(str(b)) <= _SHOW)
+                shown = "; ".join(f"{f}: files {_value(a, b)}, database {_value(b, a)}"
+                                  for f, a, b in fields)
                 differences.append(f"{category} {name}: {names} differ from the files"
-                                   + (f" ({shown})" if shown else ""))
+                                   f" ({shown})")
     return differences
+
+
+def _value(value: object, other: object) -> str:
+    """A value as a difference shows it: short ones whole, long ones (a body)
+    as the stretch around the first character where the two differ."""
+    text, against = str(value), str(other)
+    if len(text) <= _SHOW and len(against) <= _SHOW:
+        return text
+    at = next((i for i, (x, y) in enumerate(zip(text, against, strict=False)) if x != y),
+              min(len(text), len(against)))
+    start = max(0, at - 24)
+    piece = " ".join(text[start:at + 40].split())
+    return f"'{'…' if start else ''}{piece}{'…' if at + 40 < len(text) else ''}' (at {at})"
+
+
+def accepted_differences(path: Path) -> list[str]:
+    """The names in an accept file, one per line (`index customers.ix_by_hand`),
+    `#` starting a comment: differences a DBA made on purpose."""
+    names = []
+    for line in path.read_text().splitlines():
+        name = line.split("#", 1)[0].strip()
+        if name:
+            names.append(name)
+    return names
+
+
+def split_accepted(differences: list[str], accepted: list[str]
+                   ) -> tuple[list[str], list[str], list[str]]:
+    """(differences still reported, differences accepted, accept entries that
+    matched nothing: stale)."""
+    kept, taken, used = [], [], set()
+    for d in differences:
+        match = next((a for a in accepted if d.startswith(f"{a}:")), None)
+        if match is None:
+            kept.append(d)
+        else:
+            taken.append(d)
+            used.add(match)
+    return kept, taken, [a for a in accepted if a not in used]
 
 
 def build_reference(conn: Connection, schema: str, files: list[SqlFile]) -> None:
