@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """ticketdb deployer: apply, inspect and check the schema and its automation.
 
-    python deploy.py --url mysql://USER:PASSWORD@HOST:PORT/DATABASE up
-    python deploy.py --defaults-file ~/.my.cnf status --json
+    python deploy.py --defaults-file ~/.my.cnf up
+    TICKETDB_URL=mysql://USER:PASSWORD@HOST:PORT/DATABASE python deploy.py status --json
 
 Where things are: statements are split in ticketdb/splitter.py, the history
 is written in ticketdb/history.py, `up` and `plan` live in ticketdb/migrate.py,
-`verify` in ticketdb/verify.py, throwaway servers in ticketdb/server.py.
+`verify` in ticketdb/verify.py, `baseline` and `repair` in ticketdb/adopt.py,
+lock waits in ticketdb/locks.py, `--backup` in ticketdb/backup.py, throwaway
+servers in ticketdb/server.py.
 """
 
 from __future__ import annotations

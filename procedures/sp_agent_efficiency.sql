@@ -13,9 +13,10 @@ Description
 -----------
 Per agent with tickets closed in [in_from, in_to): tickets_closed,
 avg_resolution_minutes (created to closed) and avg_first_response_minutes
-(created to first reply; tickets closed without a reply do not count). A
-ticket counts for the agent it was assigned to when it closed. Most tickets
-closed first.
+(created to first reply; tickets closed without a reply do not count), and
+avg_rating: the average customer rating (1-5) the agent received in the
+period, NULL without ratings. A ticket counts for the agent it was assigned
+to when it closed. Most tickets closed first.
 
 Parameters
 -----------
@@ -33,6 +34,15 @@ BEGIN
             = 'ticketdb: sp_agent_efficiency: the period needs in_from < in_to';
     END IF;
 
+    WITH agent_ratings AS (
+        SELECT
+            tr.agent_id,
+            ROUND(AVG(tr.rating), 2) AS avg_rating
+        FROM ticket_ratings AS tr
+        WHERE tr.rated_at >= in_from AND tr.rated_at < in_to
+        GROUP BY tr.agent_id
+    )
+
     SELECT
         a.agent_id,
         a.name AS agent_name,
@@ -40,9 +50,11 @@ BEGIN
         ROUND(AVG(TIMESTAMPDIFF(MINUTE, t.created_at, t.closed_at)), 1)
             AS avg_resolution_minutes,
         ROUND(AVG(TIMESTAMPDIFF(MINUTE, t.created_at, t.first_response_at)), 1)
-            AS avg_first_response_minutes
+            AS avg_first_response_minutes,
+        MAX(r.avg_rating) AS avg_rating
     FROM service_tickets AS t
     INNER JOIN agents AS a ON t.assigned_agent_id = a.agent_id
+    LEFT JOIN agent_ratings AS r ON a.agent_id = r.agent_id
     WHERE
         t.closed_at >= in_from
         AND t.closed_at < in_to

@@ -86,6 +86,8 @@ def test_an_agent_works_through_the_flow(accounts, work):
     "CALL sp_escalate_priorities()",
     "DROP TABLE ticket_logs",
     "TRUNCATE TABLE ticket_logs",
+    "INSERT INTO ticket_ratings (ticket_id, rating) VALUES (1, 5)",
+    "DELETE FROM ticket_ratings",
 ])
 def test_an_agent_cannot(accounts, work, sql):
     c = as_role(accounts, "agent")
@@ -184,3 +186,15 @@ def test_no_login_can_forge_the_trail(accounts, db, kind, trick):
                       "closed_at) FROM service_tickets WHERE ticket_id = %s", (tid,)) == before
     assert one(admin, "SELECT COUNT(*) FROM ticket_logs WHERE ticket_id = %s", (tid,)) == logs
     admin.close()
+
+
+def test_ratings_are_read_by_every_role_and_written_by_none(accounts):
+    for kind in ("agent", "supervisor", "reporting"):
+        c = as_role(accounts, kind)
+        try:
+            one(c, "SELECT COUNT(*) FROM ticket_ratings")
+            execute(c, "CALL sp_satisfaction_report('2026-01-01', '2027-01-01')")
+            expect_error(c, "INSERT INTO ticket_ratings (ticket_id, rating) VALUES (1, 5)",
+                         code=DENIED)
+        finally:
+            c.close()

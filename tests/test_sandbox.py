@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from support import one
+from support import one, query
 
 from ticketdb.connection import connect, from_defaults_file
 from ticketdb.sources import ROOT
@@ -29,7 +29,7 @@ def test_sandbox_keep_prints_the_reports_and_leaves_a_working_server():
     try:
         assert result.returncode == 0, result.stderr
         for title in ("Escalations made", "Alerts written", "Overdue report",
-                      "Agent efficiency", "Morning list"):
+                      "Agent efficiency", "Customer satisfaction", "Morning list"):
             assert title in out
         cnf = Path(re.search(r"client options: (\S+)", out).group(1))
         assert cnf.stat().st_mode & 0o777 == 0o600  # it may hold root's password
@@ -38,6 +38,13 @@ def test_sandbox_keep_prints_the_reports_and_leaves_a_working_server():
         try:
             assert one(conn, "SELECT COUNT(*) FROM service_tickets") == 300
             assert one(conn, "SELECT COUNT(*) FROM ticket_logs") > 300
+            # about half the resolved and closed tickets are rated, most 4 or 5
+            rated, done, good = query(conn, "SELECT (SELECT COUNT(*) FROM ticket_ratings), "
+                                            "(SELECT COUNT(*) FROM service_tickets WHERE "
+                                            "current_status IN ('resolved', 'closed')), "
+                                            "(SELECT AVG(rating >= 4) FROM ticket_ratings)")[0]
+            assert 0.35 * done < rated < 0.75 * done, (rated, done)
+            assert good > 0.5
             assert one(conn, "SELECT @@event_scheduler") == "ON"
         finally:
             conn.close()

@@ -7,11 +7,14 @@
                    the ticket procedures. No UPDATE/DELETE of ticket_logs, no
                    DELETE of tickets, no direct UPDATE of status, priority or
                    assignee (column grants): those move only through the flow.
+                   Reads customer ratings; rates nothing (ratings come from
+                   the application's own account, for the customer).
   <db>_supervisor  agent, plus managing escalation_rules and agents, and the
                    automation procedures.
 
-Each run revokes what a role had and grants it afresh, so a grant removed
-here is removed from the server too. The syntax is the same on MySQL and
+Each run grants what a role should have, then revokes only what it has
+beyond that (a grant removed here, or added by hand, is removed from the
+server too); a role never goes without a privilege it keeps. The syntax is the same on MySQL and
 MariaDB; only `SET DEFAULT ROLE` differs, which `grant_role` handles.
 """
 
@@ -21,14 +24,15 @@ import re
 
 from pymysql.connections import Connection
 
-REPORTS = ("sp_overdue_report", "sp_agent_efficiency", "sp_ticket_trace")
+REPORTS = ("sp_overdue_report", "sp_agent_efficiency", "sp_ticket_trace",
+           "sp_satisfaction_report")
 AGENT_PROCEDURES = (*REPORTS, "sp_assign_ticket", "sp_claim_next_ticket",
                     "sp_claim_conversation", "sp_mark_conversation_read")
 SUPERVISOR_PROCEDURES = (*AGENT_PROCEDURES, "sp_escalate_priorities", "sp_generate_alerts",
                          "sp_snapshot_urgent_tickets", "sp_apply_retention")
 AGENT_READS = ("service_tickets", "ticket_logs", "customers", "categories", "kb_articles",
                "agents", "agent_status", "conversations", "messages", "interactions",
-               "ticket_alerts", "daily_urgent_tickets", "escalation_rules")
+               "ticket_alerts", "daily_urgent_tickets", "escalation_rules", "ticket_ratings")
 AGENT_INSERTS = ("ticket_logs", "messages", "interactions", "service_tickets", "conversations")
 
 

@@ -50,6 +50,10 @@ def automation_report(target: Target, console: Console) -> None:
         efficiency = fetch_dicts(conn, "CALL sp_agent_efficiency(%s, %s)",
                           (now - timedelta(days=30), now))
         console.print(table("Agent efficiency, last 30 days: sp_agent_efficiency", efficiency))
+        satisfaction = fetch_dicts(conn, "CALL sp_satisfaction_report(%s, %s)",
+                                   (now - timedelta(days=30), now))
+        console.print(table("Customer satisfaction, last 30 days: sp_satisfaction_report",
+                            satisfaction, limit=20))
         console.print(table("Morning list: daily_urgent_tickets (today)", fetch_dicts(
             conn, "SELECT ticket_id, reason, priority, current_status, customer_tier, "
                   "minutes_left FROM daily_urgent_tickets WHERE snapshot_date = UTC_DATE() "
