@@ -112,12 +112,19 @@ def test_up_warns_when_binlog_format_is_not_row(fresh_db):
     assert "warning: binlog_format is MIXED" in result.stdout
 
 
-def test_up_warns_when_events_are_disabled_as_on_a_replica(fresh_db, fresh_conn):
+def test_up_enables_events_disabled_as_on_a_replica(fresh_db, fresh_conn):
     """After a failover the new primary's events stay SLAVESIDE_DISABLED
-    (REPLICA_SIDE_DISABLED from MySQL 8.2): escalation and alerts stop silently."""
+    (REPLICA_SIDE_DISABLED from MySQL 8.2): escalation and alerts stop
+    silently. up (which refuses a read-only server) re-creates the project's
+    events enabled, saying why, and warns about any other event left so."""
     mariadb = server_checks.server_version(fresh_conn).mariadb
-    execute(fresh_conn, "ALTER EVENT ev_generate_alerts "
-                        + ("DISABLE ON SLAVE" if mariadb else "DISABLE ON REPLICA"))
+    disable = "DISABLE ON SLAVE" if mariadb else "DISABLE ON REPLICA"
+    execute(fresh_conn, f"ALTER EVENT ev_generate_alerts {disable}")
+    execute(fresh_conn, f"CREATE EVENT ev_site_local ON SCHEDULE EVERY 1 DAY {disable} DO SELECT 1")
     result = run(fresh_db, "up")
     assert result.returncode == 0, result.stderr
-    assert "warning: events disabled as on a replica: ev_generate_alerts" in result.stdout
+    assert "re-applying events/ev_generate_alerts.sql" in result.stdout
+    assert "status was ENABLED, is " in result.stdout
+    assert one(fresh_conn, "SELECT STATUS FROM information_schema.EVENTS WHERE EVENT_SCHEMA = "
+                           "DATABASE() AND EVENT_NAME = 'ev_generate_alerts'") == "ENABLED"
+    assert "warning: events disabled as on a replica: ev_site_local" in result.stdout

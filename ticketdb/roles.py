@@ -9,8 +9,9 @@
                    assignee (column grants): those move only through the flow.
                    Reads customer ratings; rates nothing (ratings come from
                    the application's own account, for the customer).
-  <db>_supervisor  agent, plus managing escalation_rules and agents, and the
-                   automation procedures.
+  <db>_supervisor  agent, plus managing escalation_rules and agents, the
+                   automation procedures, and finding and merging duplicate
+                   customers (sp_find_duplicate_customers, sp_merge_customers).
 
 Each run grants what a role should have, then revokes only what it has
 beyond that (a grant removed here, or added by hand, is removed from the
@@ -29,7 +30,8 @@ REPORTS = ("sp_overdue_report", "sp_agent_efficiency", "sp_ticket_trace",
 AGENT_PROCEDURES = (*REPORTS, "sp_assign_ticket", "sp_claim_next_ticket",
                     "sp_claim_conversation", "sp_mark_conversation_read")
 SUPERVISOR_PROCEDURES = (*AGENT_PROCEDURES, "sp_escalate_priorities", "sp_generate_alerts",
-                         "sp_snapshot_urgent_tickets", "sp_apply_retention")
+                         "sp_snapshot_urgent_tickets", "sp_apply_retention",
+                         "sp_find_duplicate_customers", "sp_merge_customers")
 AGENT_READS = ("service_tickets", "ticket_logs", "customers", "categories", "kb_articles",
                "agents", "agent_status", "conversations", "messages", "interactions",
                "ticket_alerts", "daily_urgent_tickets", "escalation_rules", "ticket_ratings")

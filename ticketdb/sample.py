@@ -196,7 +196,34 @@ def _people(conn: Connection, rng: random.Random, tickets: int, now: datetime,
         conn.commit()
         progress.advance(task, len(rows))
     conn.commit()
-    return {"customers": n_customers, "agents": n_agents, "categories": len(categories)}
+    duplicates = _duplicate_customers(conn, rng, base_c, n_customers, now)
+    return {"customers": n_customers + duplicates, "agents": n_agents,
+            "categories": len(categories)}
+
+
+def _duplicate_customers(conn: Connection, rng: random.Random, first: int, count: int,
+                         now: datetime) -> int:
+    """About 1 in 100 customers signs up twice: the same name and phone with
+    another email, or the same email typed in other case with spaces (which
+    the rules refuse, so those become a second address at another domain)."""
+    rows = []
+    with conn.cursor() as cur:
+        for cid in rng.sample(range(first, first + count), max(2, count // 100)):
+            cur.execute("SELECT name, phone FROM customers WHERE customer_id = %s", (cid,))
+            found = cur.fetchone()
+            if found is None:
+                continue
+            name, phone = found
+            rows.append((name, f"customer{cid}.second@mail.example.com",
+                         phone or f"+1 555 {rng.randint(100, 999)} {rng.randint(1000, 9999)}",
+                         "standard", now - timedelta(days=rng.randint(1, 90))))
+            if phone is None:  # the first one gets the same phone, so the pair is findable
+                cur.execute("UPDATE customers SET phone = %s WHERE customer_id = %s",
+                            (rows[-1][2], cid))
+    _insert(conn, "INSERT INTO customers (name, email, phone, tier, created_at) "
+                  "VALUES (%s, %s, %s, %s, %s)", rows)
+    conn.commit()
+    return len(rows)
 
 
 def _tickets(conn: Connection, target: Target, seed: int, tickets: int, now: datetime,
