@@ -281,3 +281,24 @@ def test_sample_on_an_empty_database_says_to_run_up_first(empty_db):
     assert result.returncode == 1
     assert "has no ticketdb schema yet: run `deploy.py up` first" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_objects_made_under_the_old_database_collation_are_re_created(fresh_db, mysql_server):
+    """A database MySQL 8 made as utf8mb4_0900_ai_ci (here: general_ci), and a
+    routine created in it by hand from its own file: up aligns the database
+    and re-creates the routine under the new collation."""
+    conn = connect(fresh_db)
+    try:
+        execute(conn, f"ALTER DATABASE `{fresh_db.database}` COLLATE utf8mb4_general_ci")
+        done = _pipe(mysql_server, fresh_db.database,
+                     (ROOT / "procedures" / "sp_ticket_trace.sql").read_text())
+        assert done.returncode == 0, done.stderr
+        result = run(fresh_db, "up")
+        assert result.returncode == 0, result.stderr
+        assert "re-applying procedures/sp_ticket_trace.sql" in result.stdout
+        assert one(conn, "SELECT DATABASE_COLLATION FROM information_schema.ROUTINES WHERE "
+                         "ROUTINE_SCHEMA = DATABASE() AND ROUTINE_NAME = 'sp_ticket_trace'") \
+            == "utf8mb4_unicode_ci"
+    finally:
+        conn.close()
+    assert run(fresh_db, "verify").returncode == 0

@@ -97,8 +97,9 @@ def file_states(conn: Connection | None, schema: str, root: Path = ROOT) -> list
         return [_state(f, None) for f in files]
     attempts = history.latest(conn, schema)
     live = history.live_objects(conn, schema)
-    collation = database_collation(conn, schema)
-    states = [_state(f, attempts.get(f.path), live, collation) for f in files]
+    # up gives the database COLLATION before it applies anything: objects
+    # created under another database collation are re-created under that one
+    states = [_state(f, attempts.get(f.path), live, COLLATION) for f in files]
     paths = {f.path for f in files}
     for path, a in sorted(attempts.items()):
         if path not in paths and a.state != "deleted":
@@ -108,14 +109,6 @@ def file_states(conn: Connection | None, schema: str, root: Path = ROOT) -> list
                                     f"{a.state} in the history, but the file is gone: put it "
                                     "back, or `repair` marks it deleted"))
     return states
-
-
-def database_collation(conn: Connection, schema: str) -> str:
-    with conn.cursor() as cur:
-        cur.execute("SELECT DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA "
-                    "WHERE SCHEMA_NAME = %s", (schema,))
-        row = cur.fetchone()
-    return row[0] if row else COLLATION
 
 
 def _state(f: SqlFile, a: history.Attempt | None,
@@ -166,8 +159,9 @@ def changed_by_hand(f: SqlFile, a: history.Attempt, live: dict[tuple[str, str], 
                     collation: str) -> list[str]:
     """How the objects a repeatable file created differ now from what `up`
     recorded when it created them (dropped, re-created with another body,
-    sql_mode, time zone, definer or status), or from the database's default
-    collation. [] when they are as recorded."""
+    sql_mode, time zone, definer or status), or created under another
+    database collation than the one `up` gives the database. [] when they are
+    as recorded."""
     recorded = history.parse_object_state(a.object_state)
     reasons = []
     for kind, name in f.created_objects:
