@@ -78,13 +78,18 @@ def test_the_replica_has_the_same_schema(deployed, both):
     assert verify.compare(live_p, live_r) == []
 
 
-def test_every_table_has_the_same_checksum_on_both(both):
+def test_every_table_has_the_same_rows_on_both(both):
+    """Every row of every table, compared value by value. (CHECKSUM TABLE is
+    no judge: after V023's ALTER of customers, MariaDB 10.11 gave different
+    checksums on the two servers for rows that compare equal value by value.)"""
     p, r = both
     names = tables(p)
     assert names == tables(r)
     assert one(p, "SELECT COUNT(*) FROM ticket_logs") > 400
     for name in names:
-        assert one(p, f"CHECKSUM TABLE {name}")[1] == one(r, f"CHECKSUM TABLE {name}")[1], name
+        rows_p = sorted(query(p, f"SELECT * FROM {name}"), key=repr)
+        rows_r = sorted(query(r, f"SELECT * FROM {name}"), key=repr)
+        assert rows_p == rows_r, name
 
 
 def test_triggers_do_not_fire_twice_on_the_replica(both, pair):
