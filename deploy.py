@@ -166,11 +166,10 @@ def plan(obj: Context) -> None:
     statements, and the history rows `up` would write; run nothing."""
     target = obj.target()
     states, text = migrate.read_plan(target, obj.source_dir)
-    for problem in migrate.blocking_problems(states):
+    problems = migrate.blocking_problems(states)
+    problems += migrate.missing_problems(states, allow=False, echo=echo)
+    for problem in problems:
         err_console.print(f"warning: up would refuse: {problem}", markup=False)
-    for s in states:
-        if s.state == "missing":
-            err_console.print(f"warning: up would refuse: {s.file.path}: {s.note}", markup=False)
     click.echo(f"-- ticketdb plan for {target.display()}, written by deploy.py plan")
     click.echo(text, nl=False)
 

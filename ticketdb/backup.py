@@ -18,7 +18,7 @@ from pathlib import Path
 from pymysql.connections import Connection
 
 from ticketdb import server_checks
-from ticketdb.connection import Target
+from ticketdb.connection import Target, client_options
 
 
 class BackupError(Exception):
@@ -37,22 +37,6 @@ def dump_tool(mariadb: bool) -> tuple[str, list[str]]:
             # MySQL's: no GTID statements (a restore elsewhere must not need them)
             return path, ["--set-gtid-purged=OFF"]
     raise BackupError(f"backup: {' or '.join(names)} is not installed; nothing was changed")
-
-
-def client_options(target: Target) -> str:
-    """The [client] section for the dump tool (password included)."""
-    lines = ["[client]", f"user={target.user}"]
-    if target.password:
-        lines.append(f"password={target.password}")
-    if target.unix_socket:
-        lines.append(f"socket={target.unix_socket}")
-    else:
-        lines += [f"host={target.host}", f"port={target.port}", "protocol=tcp"]
-    for option, value in (("ssl-ca", target.ssl_ca), ("ssl-cert", target.ssl_cert),
-                          ("ssl-key", target.ssl_key)):
-        if value:
-            lines.append(f"{option}={value}")
-    return "\n".join(lines) + "\n"
 
 
 def dump(target: Target, conn: Connection, directory: Path) -> str:

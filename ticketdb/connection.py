@@ -196,6 +196,23 @@ def _ini_client_section(path: str, text: str) -> dict[str, str]:
             for key, value in parser.items("client")}
 
 
+def client_options(target: Target, socket_path: str | None = None) -> str:
+    """A [client] section naming the target, as the mysql client and the
+    dump tools read it (password included: write it to a mode-600 file).
+    Without a socket the client is told to use TCP: host=localhost would
+    otherwise mean its default socket."""
+    lines = ["[client]", f"user={target.user}", f"host={target.host}", f"port={target.port}"]
+    if target.password:
+        lines.append(f"password={target.password}")
+    socket = socket_path or target.unix_socket
+    lines.append(f"socket={socket}" if socket else "protocol=tcp")
+    for option, value in (("ssl-ca", target.ssl_ca), ("ssl-cert", target.ssl_cert),
+                          ("ssl-key", target.ssl_key)):
+        if value:
+            lines.append(f"{option}={value}")
+    return "\n".join(lines) + "\n"
+
+
 def with_tls(target: Target, ca: str | None, cert: str | None, key: str | None) -> Target:
     return replace(
         target,

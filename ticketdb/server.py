@@ -29,7 +29,7 @@ from pathlib import Path
 
 from mirakuru import TCPExecutor
 
-from ticketdb.connection import SQL_MODE, Target, from_url
+from ticketdb.connection import SQL_MODE, Target, client_options, from_url
 
 DEFAULT_IMAGE = "mysql:8.4"
 _SERVER_ARGS = [
@@ -197,15 +197,9 @@ def _start_docker(extra_args: list[str], keep: bool) -> ThrowawayServer:
 
 
 def _write_client_cnf(workdir: Path, target: Target, socket_path: Path | None = None) -> None:
-    lines = ["[client]", f"user={target.user}", f"host={target.host}", f"port={target.port}"]
-    if target.password:
-        lines.append(f"password={target.password}")
-    # host=localhost means the client's default socket to the mysql client: a
-    # container is reached over TCP only.
-    lines.append(f"socket={socket_path}" if socket_path else "protocol=tcp")
     cnf = workdir / "client.cnf"
     cnf.touch(mode=0o600)
-    cnf.write_text("\n".join(lines) + "\n")
+    cnf.write_text(client_options(target, str(socket_path) if socket_path else None))
 
 
 def _wait_for_login(target: Target, timeout: float) -> None:
