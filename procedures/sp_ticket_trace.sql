@@ -6,14 +6,18 @@ CREATE PROCEDURE sp_ticket_trace (
     IN in_ticket_id BIGINT UNSIGNED
 )
 READS SQL DATA
-SQL SECURITY INVOKER
+SQL SECURITY DEFINER
 COMMENT '
 Description
 -----------
 The ticket''s log rows in the order they happened (action_time, then log_id),
 with the name of the agent the row concerns (agent_id), the agent who
 acted (actor_agent_id, when known) and the database login that wrote the
-row (actor_login): the audit trail for audits and complaints.
+row (actor_login): the audit trail for audits and complaints. Reads the live
+table and every monthly archive (ticket_logs_YYYYMM) that can hold the
+ticket''s rows, so a trace is whole whatever has been archived. Runs as its
+definer, so that a caller needs no privilege on archives made after its
+grants. Uses the session variable @ticketdb_sql for its statement.
 
 Parameters
 -----------
@@ -36,23 +40,18 @@ BEGIN
         SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = v_message;
     END IF;
 
-    SELECT
-        l.log_id,
-        l.action_time,
-        l.action_type,
-        l.agent_id,
-        a.name AS agent_name,
-        l.from_status,
-        l.to_status,
-        l.old_priority,
-        l.new_priority,
-        l.note,
-        l.actor_agent_id,
-        l.actor_login
-    FROM ticket_logs AS l
-    LEFT JOIN agents AS a ON l.agent_id = a.agent_id
-    WHERE l.ticket_id = in_ticket_id
-    ORDER BY l.action_time ASC, l.log_id ASC;
+    SET @ticketdb_sql = CONCAT(
+        'SELECT l.log_id, l.action_time, l.action_type, l.agent_id, ',
+        'a.name AS agent_name, l.from_status, l.to_status, l.old_priority, ',
+        'l.new_priority, l.note, l.actor_agent_id, l.actor_login FROM (',
+        fn_ticket_log_source(in_ticket_id),
+        ') AS l LEFT JOIN agents AS a ON l.agent_id = a.agent_id ',
+        'ORDER BY l.action_time ASC, l.log_id ASC'
+    );
+    PREPARE stmt_trace FROM @ticketdb_sql;
+    SET @ticketdb_sql = NULL;
+    EXECUTE stmt_trace;
+    DEALLOCATE PREPARE stmt_trace;
 END$$
 
 DELIMITER ;

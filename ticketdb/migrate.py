@@ -482,16 +482,16 @@ def refuse_unfit_server(conn: Connection) -> None:
 
 
 def refuse_what_cannot_be_created(conn: Connection, work: list[FileState]) -> None:
-    """Before the first file: can this account create the triggers, procedures
-    and events the work holds? Else `up` would stop halfway through."""
-    kinds = {_KINDS[s.file.path.split("/")[0]] for s in work
-             if s.file.path.split("/")[0] in _KINDS}
+    """Before the first file: can this account create the triggers, functions,
+    procedures and events the work holds (migrations' own included)? Else `up`
+    would stop halfway through."""
+    kinds = {kind for s in work for kind, _ in s.file.created_objects if kind in _KINDS}
     problem = server_checks.creation_refusal(conn, kinds)
     if problem:
         raise DeployError(f"refusing to deploy, nothing was changed: {problem}")
 
 
-_KINDS = {"triggers": "trigger", "procedures": "procedure", "events": "event"}
+_KINDS = {"trigger", "function", "procedure", "event"}  # views need no probe
 
 
 def align_default_collation(conn: Connection, database: str, echo: Echo) -> None:

@@ -91,6 +91,7 @@ _PROBES = {
     "trigger": ("CREATE TRIGGER `{name}_bi` BEFORE INSERT ON `{name}` "
                 "FOR EACH ROW SET NEW.id = NEW.id"),
     "procedure": "CREATE PROCEDURE `{name}_p` () BEGIN END",
+    "function": "CREATE FUNCTION `{name}_f` () RETURNS INT DETERMINISTIC NO SQL RETURN 1",
     "event": "CREATE EVENT `{name}_e` ON SCHEDULE EVERY 1 DAY DISABLE DO BEGIN END",
 }
 
@@ -117,6 +118,7 @@ def creation_refusal(conn: Connection, kinds: set[str]) -> str | None:
     finally:
         with conn.cursor() as cur:
             cur.execute(f"DROP PROCEDURE IF EXISTS `{name}_p`")
+            cur.execute(f"DROP FUNCTION IF EXISTS `{name}_f`")
             cur.execute(f"DROP EVENT IF EXISTS `{name}_e`")
             cur.execute(f"DROP TABLE IF EXISTS `{name}`")  # and its trigger
     return None

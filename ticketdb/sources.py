@@ -19,9 +19,9 @@ from ticketdb.splitter import SplitError, Statement, split
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# Repeatable folders in apply order: views may be used by routines, triggers
-# and events call routines.
-REPEATABLE_DIRS = ("views", "procedures", "triggers", "events")
+# Repeatable folders in apply order: views may be used by routines, functions
+# by procedures, triggers and events call routines.
+REPEATABLE_DIRS = ("views", "functions", "procedures", "triggers", "events")
 _VERSIONED = re.compile(r"^V(\d{3,})__([a-z0-9_]+)\.sql$")
 _CREATE_TRIGGER = re.compile(
     r"^CREATE\s+(?:DEFINER\s*=\s*\S+\s+)?TRIGGER\s+(?:IF\s+NOT\s+EXISTS\s+)?\S+\s+"
@@ -130,12 +130,13 @@ class SqlFile:
         LOCK TABLES <table> WRITE ... UNLOCK TABLES: a write to the table waits
         for the swap and never runs between DROP TRIGGER and CREATE TRIGGER.
         A missing DROP … IF EXISTS goes in before the CREATE (inside the lock).
-        The added statements have number 0."""
+        The added statements have number 0. A migration runs as written: one
+        that creates a trigger takes its own locks (V025 does)."""
         body = list(self.statements)
         if self.missing_drop is not None:
             create = next(i for i, st in enumerate(body) if _CREATE_OBJECT.match(plain(st.text)))
             body.insert(create, self.missing_drop)
-        if self.trigger_table is None:
+        if self.trigger_table is None or self.kind != "repeatable":
             return body
         return [
             Statement(f"LOCK TABLES `{self.trigger_table}` WRITE", 0, 0),

@@ -1,6 +1,7 @@
 -- Status, priority, assignee and the flow's timestamps change only through
 -- the status flow (a row in ticket_logs); a direct UPDATE of them is refused,
--- naming the first such column it changes. Subject, description and category
+-- naming the first such column it changes, and so is one of reopen_count or
+-- log_head (the head of the ticket's hash chain, V025). Subject, description and category
 -- stay editable.
 --
 -- The flow's own UPDATE is recognised by its mark in ticketdb_flow_marks
@@ -33,6 +34,8 @@ BEGIN
         OR NOT (NEW.closed_at <=> OLD.closed_at)
         OR NOT (NEW.waiting_since <=> OLD.waiting_since)
         OR NEW.paused_minutes <> OLD.paused_minutes
+        OR NEW.reopen_count <> OLD.reopen_count
+        OR NOT (NEW.log_head <=> OLD.log_head)
     THEN
         -- Only now look for the flow's mark: inside a writing statement this
         -- read locks, so it is not made for edits that need no mark (subject,
@@ -54,7 +57,9 @@ BEGIN
                 WHEN NOT (NEW.resolved_at <=> OLD.resolved_at) THEN 'resolved_at'
                 WHEN NOT (NEW.closed_at <=> OLD.closed_at) THEN 'closed_at'
                 WHEN NOT (NEW.waiting_since <=> OLD.waiting_since) THEN 'waiting_since'
-                ELSE 'paused_minutes'
+                WHEN NEW.paused_minutes <> OLD.paused_minutes THEN 'paused_minutes'
+                WHEN NEW.reopen_count <> OLD.reopen_count THEN 'reopen_count'
+                ELSE 'log_head'
             END;
             SET v_message = CONCAT(
                 'ticketdb: ticket ', OLD.ticket_id, ': ', v_column,

@@ -1,4 +1,8 @@
--- ticket_logs is append-only: a DELETE of any log row is refused.
+-- ticket_logs is append-only: a DELETE of any log row is refused, except the
+-- archive's own. sp_archive_ticket_logs moves rows to ticket_logs_YYYYMM and
+-- deletes them in the same transaction while it holds a mark in
+-- ticketdb_flow_marks (its connection, ticket 0: no ticket has id 0). No
+-- role can write that table, so no session can forge the mark.
 --
 -- Swapped under LOCK TABLES by deploy.py (see README: "Trigger swaps").
 DROP TRIGGER IF EXISTS trg_ticket_logs_before_delete;
@@ -9,12 +13,19 @@ CREATE TRIGGER trg_ticket_logs_before_delete
 BEFORE DELETE ON ticket_logs
 FOR EACH ROW
 BEGIN
+    DECLARE v_mark BIGINT UNSIGNED;
     DECLARE v_message VARCHAR(128) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
-    SET v_message = CONCAT(
-        'ticketdb: ticket ', OLD.ticket_id, ': ticket_logs is append-only (log ',
-        OLD.log_id, ' cannot be deleted)'
-    );
-    SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = v_message;
+
+    SELECT ticket_id INTO v_mark
+    FROM ticketdb_flow_marks
+    WHERE connection_id = CONNECTION_ID();
+    IF NOT (v_mark <=> 0) THEN
+        SET v_message = CONCAT(
+            'ticketdb: ticket ', OLD.ticket_id, ': ticket_logs is append-only (log ',
+            OLD.log_id, ' cannot be deleted)'
+        );
+        SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = v_message;
+    END IF;
 END$$
 
 DELIMITER ;

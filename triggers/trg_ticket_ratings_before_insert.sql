@@ -1,6 +1,7 @@
 -- A rating is of the ticket's current resolution: the ticket must be
 -- resolved or closed, and each resolution (1 + the ticket's reopen rows) is
--- rated once. Customer, agent and category come from the ticket, whatever
+-- rated once (service_tickets.reopen_count counts them, so archived log rows
+-- do not matter). Customer, agent and category come from the ticket, whatever
 -- the client sent. rated_at may be given (a survey tool syncing later), but
 -- not before the resolution nor in the future.
 --
@@ -28,8 +29,9 @@ BEGIN
         t.customer_id,
         t.assigned_agent_id,
         t.category_id,
-        COALESCE(t.resolved_at, t.closed_at) AS resolved_at
-    INTO v_status, v_customer_id, v_agent_id, v_category_id, v_resolved_at
+        COALESCE(t.resolved_at, t.closed_at) AS resolved_at,
+        1 + t.reopen_count AS resolution_no
+    INTO v_status, v_customer_id, v_agent_id, v_category_id, v_resolved_at, v_resolution_no
     FROM service_tickets AS t
     WHERE t.ticket_id = v_ticket_id
     FOR UPDATE;
@@ -50,10 +52,6 @@ BEGIN
             SET MESSAGE_TEXT = 'ticketdb: a rating is a whole number from 1 to 5';
     END IF;
 
-    SET v_resolution_no = 1 + (
-        SELECT COUNT(*) FROM ticket_logs AS l
-        WHERE l.ticket_id = v_ticket_id AND l.action_type = 'reopen'
-    );
     IF EXISTS (
         SELECT 1 FROM ticket_ratings AS r
         WHERE r.ticket_id = v_ticket_id AND r.resolution_no = v_resolution_no
