@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import itertools
 import re
+import secrets
+import subprocess
+import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -13,7 +17,9 @@ import pymysql
 import pytest
 from pymysql.connections import Connection
 
-from ticketdb.connection import fetch_dicts
+from ticketdb import roles
+from ticketdb.connection import Target, connect, fetch_dicts
+from ticketdb.sources import ROOT
 
 _seq = itertools.count(1)
 
@@ -150,3 +156,64 @@ class Background:
         if self.error is not None:
             raise self.error
         return self.result
+
+
+def month_start(day: datetime, months_back: int = 0) -> datetime:
+    """Midnight of the first day of the month `months_back` months before day's."""
+    index = day.year * 12 + day.month - 1 - months_back
+    return datetime(index // 12, index % 12 + 1, 1)
+
+
+def old_history(conn: Connection, months: int, tickets: int = 1, per_month: int = 1,
+                agent_id: int | None = None) -> list[int]:
+    """Tickets created `months` months ago (UTC), each assigned at once and
+    then replied to `per_month` times in every month since, the current one
+    excepted: history old enough to archive, written through the import path
+    (staged in ticket_log_imports), as the flow requires of backdated rows."""
+    aid = agent_id or agent(conn)
+    now = utcnow(conn)
+    created = month_start(now, months) + timedelta(days=2)
+    cid = customer(conn)
+    with conn.cursor() as cur:
+        cur.executemany("INSERT INTO service_tickets (customer_id, subject, created_at) "
+                        "VALUES (%s, %s, %s)",
+                        [(cid, f"Old ticket {n}", created) for n in range(tickets)])
+        first = cur.lastrowid  # a multi-row INSERT reports its first id
+    ids = list(range(first, first + tickets))
+    rows = [(tid, "assign", aid, created + timedelta(hours=1)) for tid in ids]
+    for m in range(months, 0, -1):
+        start = max(month_start(now, m), created) + timedelta(days=3)
+        rows += [(tid, "reply", aid, start + timedelta(hours=k, seconds=tid % 3000))
+                 for tid in ids for k in range(per_month)]
+    rows.sort(key=lambda r: (r[3], r[0]))
+    with conn.cursor() as cur:
+        cur.executemany("INSERT INTO ticket_log_imports (ticket_id, action_type, action_time) "
+                        "VALUES (%s, %s, %s)", [(r[0], r[1], r[3]) for r in rows])
+        cur.executemany("INSERT INTO ticket_logs (ticket_id, action_type, agent_id, action_time) "
+                        "VALUES (%s, %s, %s, %s)", rows)
+    return ids
+
+
+@contextmanager
+def role_logins(db: Target) -> Iterator[dict[str, Target]]:
+    """`up --roles`, then one real login per role (agent, supervisor,
+    reporting), each with only its role; dropped afterwards."""
+    result = subprocess.run([sys.executable, str(ROOT / "deploy.py"), "--url", db.url(), "up",
+                             "--roles"], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    for kind in ("agent", "supervisor", "reporting"):
+        assert f"role {db.database}_{kind}:" in result.stdout
+    admin = connect(db)
+    made = {}
+    try:
+        for kind in ("agent", "supervisor", "reporting"):
+            user, password = f"u_{kind}_{secrets.token_hex(3)}", secrets.token_urlsafe(12)
+            execute(admin, f"CREATE USER '{user}'@'%' IDENTIFIED BY '{password}'")
+            roles.grant_role(admin, f"{db.database}_{kind}", user)
+            made[kind] = Target(host=db.host, port=db.port, user=user, password=password,
+                                database=db.database)
+        yield made
+    finally:
+        for t in made.values():
+            execute(admin, f"DROP USER '{t.user}'@'%'")
+        admin.close()

@@ -28,6 +28,7 @@ def test_events_are_scheduled_as_the_contract_says(conn):
         "ev_generate_alerts": ("1", "MINUTE", "ENABLED", "+00:00"),
         "ev_snapshot_urgent_tickets": ("1", "DAY", "ENABLED", "+00:00"),
         "ev_apply_retention": ("1", "DAY", "ENABLED", "+00:00"),
+        "ev_archive_ticket_logs": ("1", "DAY", "ENABLED", "+00:00"),
     }
 
 

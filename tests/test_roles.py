@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import secrets
 import subprocess
 import sys
 from collections.abc import Iterator
 
 import pytest
-from support import agent, execute, expect_error, log, one, ticket
+from support import agent, execute, expect_error, log, one, role_logins, ticket
 
 from ticketdb import roles
 from ticketdb.connection import Target, connect
@@ -19,23 +18,8 @@ DENIED = (1142, 1143, 1370)  # table, column, routine access denied
 
 @pytest.fixture(scope="module")
 def accounts(db: Target) -> Iterator[dict[str, Target]]:
-    result = subprocess.run([sys.executable, str(ROOT / "deploy.py"), "--url", db.url(), "up",
-                             "--roles"], capture_output=True, text=True, check=False)
-    assert result.returncode == 0, result.stderr
-    for kind in ("agent", "supervisor", "reporting"):
-        assert f"role {db.database}_{kind}:" in result.stdout
-    admin = connect(db)
-    made = {}
-    for kind in ("agent", "supervisor", "reporting"):
-        user, password = f"u_{kind}_{secrets.token_hex(3)}", secrets.token_urlsafe(12)
-        execute(admin, f"CREATE USER '{user}'@'%' IDENTIFIED BY '{password}'")
-        roles.grant_role(admin, f"{db.database}_{kind}", user)
-        made[kind] = Target(host=db.host, port=db.port, user=user, password=password,
-                            database=db.database)
-    yield made
-    for t in made.values():
-        execute(admin, f"DROP USER '{t.user}'@'%'")
-    admin.close()
+    with role_logins(db) as made:
+        yield made
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,8 @@
 """`deploy.py up --roles`: the three roles of CONTRACT §7, named after the database.
 
-  <db>_reporting   read-only: SELECT on every table, EXECUTE on the reports
+  <db>_reporting   read-only: SELECT on every table (the monthly archives
+                   ticket_logs_YYYYMM included), EXECUTE on the reports and on
+                   sp_verify_audit_trail
   <db>_agent       reads tickets, customers and the knowledge base; writes
                    ticket logs, messages and interactions; creates tickets and
                    edits their subject, description and category; EXECUTE on
@@ -8,10 +10,15 @@
                    DELETE of tickets, no direct UPDATE of status, priority or
                    assignee (column grants): those move only through the flow.
                    Reads customer ratings; rates nothing (ratings come from
-                   the application's own account, for the customer).
+                   the application's own account, for the customer). Reads
+                   archived log rows through sp_ticket_trace only.
   <db>_supervisor  agent, plus managing escalation_rules and agents, the
-                   automation procedures, and finding and merging duplicate
+                   automation procedures (sp_archive_ticket_logs among them),
+                   sp_verify_audit_trail, and finding and merging duplicate
                    customers (sp_find_duplicate_customers, sp_merge_customers).
+
+No role has any write privilege on ticket_logs_YYYYMM or ticket_log_archives:
+the archive procedure writes them as its definer.
 
 Each run grants what a role should have, then revokes only what it has
 beyond that (a grant removed here, or added by hand, is removed from the
@@ -27,10 +34,12 @@ from pymysql.connections import Connection
 
 REPORTS = ("sp_overdue_report", "sp_agent_efficiency", "sp_ticket_trace",
            "sp_satisfaction_report")
+AUDIT = ("sp_verify_audit_trail",)
 AGENT_PROCEDURES = (*REPORTS, "sp_assign_ticket", "sp_claim_next_ticket",
                     "sp_claim_conversation", "sp_mark_conversation_read")
-SUPERVISOR_PROCEDURES = (*AGENT_PROCEDURES, "sp_escalate_priorities", "sp_generate_alerts",
+SUPERVISOR_PROCEDURES = (*AGENT_PROCEDURES, *AUDIT, "sp_escalate_priorities", "sp_generate_alerts",
                          "sp_snapshot_urgent_tickets", "sp_apply_retention",
+                         "sp_archive_ticket_logs",
                          "sp_find_duplicate_customers", "sp_merge_customers")
 AGENT_READS = ("service_tickets", "ticket_logs", "customers", "categories", "kb_articles",
                "agents", "agent_status", "conversations", "messages", "interactions",
@@ -50,7 +59,8 @@ def role_names(database: str) -> dict[str, str]:
 def grants(database: str) -> dict[str, list[str]]:
     """The GRANT statements of each role (without the role's name)."""
     db = f"`{database}`"
-    reporting = [f"SELECT ON {db}.*"] + [f"EXECUTE ON PROCEDURE {db}.`{p}`" for p in REPORTS]
+    reporting = [f"SELECT ON {db}.*"] + [f"EXECUTE ON PROCEDURE {db}.`{p}`"
+                                         for p in (*REPORTS, *AUDIT)]
     agent = [f"SELECT ON {db}.`{t}`" for t in AGENT_READS]
     agent += [f"INSERT ON {db}.`{t}`" for t in AGENT_INSERTS]
     agent += [

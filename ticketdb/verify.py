@@ -146,6 +146,53 @@ def compare(expected: Snapshot, live: Snapshot) -> list[str]:
     return differences
 
 
+# The monthly archives of the audit trail (sp_archive_ticket_logs): made at
+# run time, each with CREATE TABLE ... LIKE ticket_logs.
+ARCHIVE = re.compile(r"^ticket_logs_[0-9]{6}$")
+# What an archive shares with ticket_logs: LIKE copies no foreign keys, and
+# MySQL renames the CHECK constraints it copies.
+_ARCHIVE_SHAPE = ("table", "column", "index")
+
+
+def archive_tables(live: Snapshot) -> list[str]:
+    return sorted(k[0] for k in live["table"] if ARCHIVE.match(str(k[0])))
+
+
+def with_archives(expected: Snapshot, live: Snapshot, archives: list[str]
+                  ) -> tuple[Snapshot, Snapshot]:
+    """(expected, live) to compare when the database has archives: expected
+    gains, for each, the shape it must have (ticket_logs' table options,
+    columns and indexes under its name), and live loses what an archive has
+    of no interest (the CHECK constraints LIKE copied). So an archive is no
+    drift, and an archive that differs from ticket_logs (a column missing, an
+    index dropped) is."""
+    if not archives:
+        return expected, live
+    want = {category: dict(objects) for category, objects in expected.items()}
+    for category in _ARCHIVE_SHAPE:
+        logs = {k: v for k, v in expected[category].items() if k[0] == "ticket_logs"}
+        for name in archives:
+            want[category].update({(name, *k[1:]): v for k, v in logs.items()})
+    have = {category: {k: v for k, v in objects.items()
+                       if category in _ARCHIVE_SHAPE or k[0] not in archives}
+            for category, objects in live.items()}
+    return want, have
+
+
+def catalogue_differences(conn: Connection, schema: str, live: Snapshot,
+                          archives: list[str]) -> list[str]:
+    """Archives and ticket_log_archives, the list the readers follow, must agree."""
+    if ("ticket_log_archives",) not in live["table"]:
+        return []
+    with conn.cursor() as cur:
+        cur.execute(f"SELECT table_name FROM `{schema}`.ticket_log_archives")
+        listed = {r[0] for r in cur.fetchall()}
+    return ([f"archive {t}: in the database, not listed in ticket_log_archives (sp_ticket_trace "
+             "and sp_verify_audit_trail do not read it)" for t in archives if t not in listed]
+            + [f"archive {t}: listed in ticket_log_archives, missing from the database"
+               for t in sorted(listed - set(archives))])
+
+
 def _value(value: object, other: object) -> str:
     """A value as a difference shows it: short ones whole, long ones (a body)
     as the stretch around the first character where the two differ."""
@@ -256,7 +303,11 @@ def schema_differences(target: Target, live_conn: Connection, files: list[SqlFil
             cur.execute("SELECT GET_LOCK(%s, 0)", (scratch,))  # "this scratch is in use"
         drop_abandoned_scratch(ref_conn, target.database)
         build_reference(ref_conn, scratch, files)
-        return compare(snapshot(ref_conn, scratch), snapshot(live_conn, target.database))
+        live = snapshot(live_conn, target.database)
+        archives = archive_tables(live)
+        expected, live = with_archives(snapshot(ref_conn, scratch), live, archives)
+        return compare(expected, live) + catalogue_differences(live_conn, target.database,
+                                                               live, archives)
     finally:
         with ref_conn.cursor() as cur:
             cur.execute("UNLOCK TABLES")

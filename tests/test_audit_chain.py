@@ -1,0 +1,221 @@
+"""The tamper-evident audit trail (issue 14, part 2): row_hash chained per
+ticket by the flow trigger, service_tickets.log_head, sp_verify_audit_trail,
+and V025's chaining of the rows that existed before it."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+
+import pymysql
+from support import (
+    agent,
+    call,
+    execute,
+    flow_error,
+    log,
+    month_start,
+    old_history,
+    one,
+    query,
+    ticket,
+    utcnow,
+)
+
+from ticketdb import migrate
+from ticketdb.connection import connect
+from ticketdb.sources import ROOT
+
+DEPLOY = str(ROOT / "deploy.py")
+COLUMNS = ("ticket_id", "action_type", "agent_id", "from_status", "to_status", "old_priority",
+           "new_priority", "note", "action_time", "actor_agent_id", "actor_login")
+
+
+def quote(value: object) -> str:
+    """SQL's QUOTE(): NULL unquoted; else quoted, \\ ' NUL and ^Z escaped."""
+    if value is None:
+        return "NULL"
+    text = str(value)
+    for ch, escaped in (("\\", "\\\\"), ("'", "\\'"), ("\0", "\\0"), ("\x1a", "\\Z")):
+        text = text.replace(ch, escaped)
+    return f"'{text}'"
+
+
+def expected_hash(previous: bytes | None, row: dict) -> bytes:
+    """The chain's definition (V025, fn_ticket_log_hash), computed here
+    independently of the server."""
+    parts = [quote(previous.hex().upper() if previous is not None else None)]
+    parts += [quote(row[c]) for c in COLUMNS]
+    return hashlib.sha256(",".join(parts).encode()).digest()
+
+
+def chain_ok(conn, tid: int) -> None:
+    rows = query_dicts(conn, "SELECT * FROM ticket_logs WHERE ticket_id = %s ORDER BY log_id",
+                       (tid,))
+    previous = None
+    for row in rows:
+        assert row["row_hash"] == expected_hash(previous, row), row
+        previous = row["row_hash"]
+    assert one(conn, "SELECT log_head FROM service_tickets WHERE ticket_id = %s",
+               (tid,)) == previous
+
+
+def query_dicts(conn, sql: str, args=None) -> list[dict]:
+    with conn.cursor(pymysql.cursors.DictCursor) as cur:
+        cur.execute(sql, args)
+        return list(cur.fetchall())
+
+
+def broken(conn, tid: int | None = None) -> list[tuple]:
+    return [(r["ticket_id"], r["first_bad_log_id"], r["problem"])
+            for r in call(conn, "sp_verify_audit_trail", tid)]
+
+
+def behind_the_guard(conn, sql: str, args=None) -> None:
+    """An admin edits ticket_logs with its append-only guards dropped, then
+    `up` puts the guards back (they are repeatable objects it watches)."""
+    execute(conn, "DROP TRIGGER trg_ticket_logs_before_update")
+    execute(conn, "DROP TRIGGER trg_ticket_logs_before_delete")
+    execute(conn, sql, args)
+
+
+def put_guards_back(db) -> None:
+    result = subprocess.run([sys.executable, DEPLOY, "--url", db.url(), "up"],
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "trg_ticket_logs_before_update" in result.stdout
+
+
+def busy_ticket(conn) -> tuple[int, list[int]]:
+    tid, aid = ticket(conn), agent(conn)
+    ids = [log(conn, tid, "assign", aid), log(conn, tid, "reply", aid, note="It's \\ 'odd'"),
+           log(conn, tid, "wait_customer", aid), log(conn, tid, "resume", aid),
+           log(conn, tid, "resolve", aid)]
+    return tid, ids
+
+
+def test_every_row_is_chained_to_the_one_before(fresh_conn):
+    c = fresh_conn
+    tid, _ = busy_ticket(c)
+    execute(c, "INSERT INTO ticket_logs (ticket_id, action_type, row_hash) "
+               "VALUES (%s, 'close', REPEAT('x', 32))", (tid,))  # a client's hash is ignored
+    chain_ok(c, tid)
+    assert broken(c) == [] and broken(c, tid) == []
+
+
+def test_a_refused_move_leaves_the_chain_as_it_was(fresh_conn):
+    c = fresh_conn
+    tid, _ = busy_ticket(c)
+    head = one(c, "SELECT log_head FROM service_tickets WHERE ticket_id = %s", (tid,))
+    flow_error(c, "INSERT INTO ticket_logs (ticket_id, action_type) VALUES (%s, 'resume')",
+               (tid,))
+    assert one(c, "SELECT log_head FROM service_tickets WHERE ticket_id = %s", (tid,)) == head
+    chain_ok(c, tid)
+
+
+def test_the_chain_head_changes_only_through_the_flow(fresh_conn):
+    c = fresh_conn
+    tid, _ = busy_ticket(c)
+    flow_error(c, "UPDATE service_tickets SET log_head = NULL WHERE ticket_id = %s", (tid,),
+               match="log_head changes only through ticket_logs")
+    flow_error(c, "INSERT INTO service_tickets (customer_id, subject, log_head) "
+                  "SELECT customer_id, 'x', log_head FROM service_tickets WHERE ticket_id = %s",
+               (tid,), match="must start pending")
+    chain_ok(c, tid)
+
+
+def test_an_edited_row_is_reported(fresh_db, fresh_conn, scheduler_off):
+    c = fresh_conn
+    tid, ids = busy_ticket(c)
+    calm, _ = busy_ticket(c)
+    behind_the_guard(c, "UPDATE ticket_logs SET note = 'all fine' WHERE log_id = %s", (ids[1],))
+    put_guards_back(fresh_db)
+    assert broken(c) == [(tid, ids[1], "the row does not match its hash: it was changed, "
+                                       "added, or the row before it removed")]
+    assert broken(c, calm) == []
+
+
+def test_an_edit_that_rehashes_its_row_is_caught_at_the_next(fresh_db, fresh_conn,
+                                                             scheduler_off):
+    c = fresh_conn
+    tid, ids = busy_ticket(c)
+    behind_the_guard(c, "UPDATE ticket_logs AS l LEFT JOIN ticket_logs AS p ON p.log_id = %s "
+                        "SET l.agent_id = NULL, l.row_hash = fn_ticket_log_hash(p.row_hash, "
+                        "l.ticket_id, l.action_type, NULL, l.from_status, l.to_status, "
+                        "l.old_priority, l.new_priority, l.note, l.action_time, "
+                        "l.actor_agent_id, l.actor_login) WHERE l.log_id = %s", (ids[1], ids[2]))
+    put_guards_back(fresh_db)
+    assert [b[:2] for b in broken(c, tid)] == [(tid, ids[3])]
+
+
+def test_removed_rows_are_reported_where_the_chain_breaks(fresh_db, fresh_conn, scheduler_off):
+    c = fresh_conn
+    middle, m_ids = busy_ticket(c)
+    tail, t_ids = busy_ticket(c)
+    everything, _ = busy_ticket(c)
+    behind_the_guard(c, "DELETE FROM ticket_logs WHERE log_id IN (%s, %s)",
+                     (m_ids[2], t_ids[-1]))
+    execute(c, "DELETE FROM ticket_logs WHERE ticket_id = %s", (everything,))
+    put_guards_back(fresh_db)
+    assert broken(c) == [
+        (middle, m_ids[3], "the row does not match its hash: it was changed, added, or the "
+                           "row before it removed"),
+        (tail, t_ids[-2], "the last row is not the ticket's chain head: rows after it were "
+                          "removed"),
+        (everything, None, "the ticket has a chain head but no log rows"),
+    ]
+
+
+def test_a_forged_row_with_triggers_off_is_reported(fresh_db, fresh_conn, scheduler_off):
+    c = fresh_conn
+    tid, ids = busy_ticket(c)
+    execute(c, "DROP TRIGGER trg_ticket_logs_before_insert")
+    with c.cursor() as cur:
+        cur.execute("INSERT INTO ticket_logs (ticket_id, action_type, from_status, to_status, "
+                    "action_time) VALUES (%s, 'reply', 'resolved', 'resolved', "
+                    "UTC_TIMESTAMP())", (tid,))
+        forged = cur.lastrowid
+    result = subprocess.run([sys.executable, DEPLOY, "--url", fresh_db.url(), "up"],
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 0 and "trg_ticket_logs_before_insert" in result.stdout
+    assert broken(c, tid) == [(tid, forged, "the row has no hash")]
+    assert ids[-1] < forged
+
+
+def test_archived_rows_stay_verifiable(fresh_db, fresh_conn, scheduler_off):
+    c = fresh_conn
+    tid = old_history(c, months=3)[0]
+    aid = agent(c)
+    log(c, tid, "reply", aid)
+    execute(c, "CALL sp_archive_ticket_logs(%s)", (month_start(utcnow(c)).date(),))
+    assert one(c, "SELECT COUNT(*) FROM ticket_logs WHERE ticket_id = %s", (tid,)) == 1
+    assert broken(c) == []
+    name = "ticket_logs_" + month_start(utcnow(c), 2).strftime("%Y%m")
+    bad = one(c, f"SELECT MIN(log_id) FROM `{name}`")
+    execute(c, f"UPDATE `{name}` SET action_time = action_time + INTERVAL 1 SECOND "
+               "WHERE log_id = %s", (bad,))
+    assert [b[:2] for b in broken(c)] == [(tid, bad)]
+
+
+def test_v025_chains_the_rows_that_existed_before_it(empty_db):
+    migrate.up(empty_db, echo=lambda _line: None, options=migrate.UpOptions(target="V024"))
+    c = connect(empty_db)
+    tids = [busy_ticket(c)[0] for _ in range(3)]
+    old = old_history(c, months=2, tickets=4)
+    untouched = ticket(c)
+    assert one(c, "SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = "
+                  "DATABASE() AND COLUMN_NAME = 'row_hash'") == 0
+    migrate.up(empty_db, echo=lambda _line: None)
+    for tid in (*tids, *old):
+        chain_ok(c, tid)
+    assert one(c, "SELECT log_head FROM service_tickets WHERE ticket_id = %s",
+               (untouched,)) is None
+    assert broken(c) == []
+    assert query(c, "SHOW TRIGGERS LIKE 'ticket_logs'")  # the guards are back
+    flow_error(c, "UPDATE ticket_logs SET note = 'x'", match="append-only")
+    c.close()
+
+
+def test_an_unknown_ticket_is_refused(fresh_conn):
+    flow_error(fresh_conn, "CALL sp_verify_audit_trail(987654)", match="no such ticket")
