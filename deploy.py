@@ -30,7 +30,7 @@ from rich.text import Text
 from ticketdb import adopt, connection, lint, migrate, roles, sample, sandbox, verify
 from ticketdb.connection import ConnectionSettingsError, Target
 from ticketdb.server import ServerError
-from ticketdb.sources import ROOT, SourceError
+from ticketdb.sources import ROOT, SourceError, wire
 from ticketdb.splitter import SplitError
 
 # Wide enough for the status table when the output goes to a file or a pipe.
@@ -171,7 +171,7 @@ def plan(obj: Context) -> None:
     for problem in problems:
         err_console.print(f"warning: up would refuse: {problem}", markup=False)
     click.echo(f"-- ticketdb plan for {target.display()}, written by deploy.py plan")
-    click.echo(text, nl=False)
+    click.echo(wire(text), nl=False)  # a dump's raw bytes reach the client as they are
 
 
 @cli.command()

@@ -11,6 +11,7 @@ import argparse
 import json
 import multiprocessing
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -26,7 +27,7 @@ from rich.table import Table
 
 from ticketdb import migrate, sample, server
 from ticketdb.connection import Target, connect, fetch_dicts
-from ticketdb.sources import ROOT, repeatable_files
+from ticketdb.sources import ROOT, SqlFile, repeatable_files
 from ticketdb.splitter import split
 
 console = Console(highlight=False)
@@ -557,6 +558,194 @@ def p6_sample(srv: server.ThrowawayServer, tickets: int) -> Figure:
     return fig
 
 
+def without_chain(text: str) -> str:
+    """The flow trigger's file with the hash chain taken out (no row_hash, no
+    log_head): the same trigger as before issue 14, part 2, for its cost."""
+    text = re.sub(r"\n    SET NEW\.row_hash = fn_ticket_log_hash\([^;]*\);", "", text)
+    return text.replace(",\n                log_head = NEW.row_hash", "")
+
+
+def swap_flow_trigger(target: Target, chained: bool) -> None:
+    f = next(f for f in repeatable_files(ROOT)
+             if f.path.endswith("trg_ticket_logs_before_insert.sql"))
+    if not chained:
+        f = SqlFile(f.path, f.kind, None, f.description, without_chain(f.text))
+        body = f.text.split("CREATE TRIGGER", 1)[1]
+        assert "fn_ticket_log_hash" not in body and "log_head =" not in body, "chain still in"
+    conn = connect(target)
+    try:
+        for st in f.run_statements:
+            q(conn, st.text)
+    finally:
+        conn.close()
+
+
+def chain_cost(srv: server.ThrowawayServer, target: Target, repeat: int, actions: int,
+               tickets: int) -> list[Figure]:
+    """What the hash chain costs P3 (one action per transaction) and P6
+    (sample): the flow trigger as shipped against the same trigger with the
+    chain taken out, swapped in turn on the same server."""
+    conn = connect(target)
+    pending = [r[0] for r in q(conn, "SELECT ticket_id FROM service_tickets WHERE "
+                                     "current_status = 'pending' ORDER BY ticket_id DESC "
+                                     f"LIMIT {2 * actions * repeat}")]
+    conn.close()
+    actions = len(pending) // (2 * repeat)
+    app = connect(target, autocommit=False)
+    chained, plain = [], []
+
+    def close(ids: list[int]) -> None:
+        for tid in ids:
+            q(app, "INSERT INTO ticket_logs (ticket_id, action_type) VALUES (%s, 'close')", (tid,))
+            app.commit()
+
+    settle = connect(target)
+    for rep in range(repeat):
+        batch = pending[2 * rep * actions:(2 * rep + 2) * actions]
+        swap_flow_trigger(target, chained=True)
+        chained.append(timed(lambda b=batch[:actions]: close(b), settle=settle))
+        swap_flow_trigger(target, chained=False)
+        plain.append(timed(lambda b=batch[actions:]: close(b), settle=settle))
+    swap_flow_trigger(target, chained=True)
+    app.close()
+    p3 = Figure("P3h", f"P3's {actions} actions, one per transaction, with the hash chain",
+                "the same flow trigger without the chain", chained, plain, goal="report")
+
+    loads = {}
+    for chained_run in (False, True):
+        db = srv.target.with_database(f"bench_chain_{int(chained_run)}")
+        migrate.up(db, lambda _line: None)
+        swap_flow_trigger(db, chained=chained_run)
+        started = time.perf_counter()
+        counts = sample.load(db, tickets, seed=11, console=Console(quiet=True))
+        loads[chained_run] = (counts["service_tickets"] + counts["ticket_logs"]) / (
+            time.perf_counter() - started)
+        admin = connect(db)
+        q(admin, f"DROP DATABASE `{db.database}`")
+        admin.close()
+    settle.close()
+    p6 = Figure("P6h", f"deploy.py sample, {tickets} tickets, with the hash chain (rows/s)",
+                "the same without the chain", [loads[True]], [loads[False]], unit="rows/s",
+                goal="report")
+    return [p3, p6]
+
+
+def p9_archive(srv: server.ThrowawayServer, rows: int, repeat: int) -> list[Figure]:
+    """sp_archive_ticket_logs over `rows` log rows spread over 23 months, and
+    sp_ticket_trace across 12 archives against a trace of live rows only."""
+    target = srv.target.with_database("bench_archive")
+    migrate.up(target, lambda _line: None)
+    conn = connect(target)
+    now = q(conn, "SELECT UTC_TIMESTAMP()")[0][0]
+
+    def month_back(m: int) -> datetime:
+        index = now.year * 12 + now.month - 1 - m
+        return datetime(index // 12, index % 12 + 1, 1)
+
+    per_ticket = 20
+    tickets = max(1, rows // per_ticket)
+    q(conn, "CREATE TABLE bench_seq (n INT PRIMARY KEY)")
+    q(conn, "INSERT INTO bench_seq SELECT a.n * 100 + b.n * 10 + c.n FROM "
+            "(SELECT 0 AS n UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 UNION ALL "
+            "SELECT 4 UNION ALL SELECT 5 UNION ALL SELECT 6 UNION ALL SELECT 7 UNION ALL "
+            "SELECT 8 UNION ALL SELECT 9) AS a, (SELECT 0 AS n UNION ALL SELECT 1 UNION ALL "
+            "SELECT 2 UNION ALL SELECT 3 UNION ALL SELECT 4 UNION ALL SELECT 5 UNION ALL "
+            "SELECT 6 UNION ALL SELECT 7 UNION ALL SELECT 8 UNION ALL SELECT 9) AS b, "
+            "(SELECT 0 AS n UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 UNION ALL "
+            "SELECT 4 UNION ALL SELECT 5 UNION ALL SELECT 6 UNION ALL SELECT 7 UNION ALL "
+            "SELECT 8 UNION ALL SELECT 9) AS c")
+    q(conn, "INSERT INTO customers (name, email) VALUES ('Bench', 'bench@example.com')")
+    q(conn, "INSERT INTO agents (name, email, department) "
+            "VALUES ('Bench', 'bench-agent@example.com', 'support')")
+    cid, aid = q(conn, "SELECT MAX(customer_id), (SELECT MAX(agent_id) FROM agents) "
+                       "FROM customers")[0]
+    first = month_back(24)
+    span = int((month_back(1) - timedelta(days=per_ticket + 5) - first).total_seconds())
+    # Tickets and their rows, written with the flow trigger out of the way
+    # (the archive moves rows as they are and checks no flow); then the
+    # triggers are put back from the files.
+    for start in range(0, tickets, 1_000_000):
+        count = min(1_000_000, tickets - start)
+        q(conn, "INSERT INTO service_tickets (customer_id, subject, created_at) "
+                "SELECT %s, 'Bench', %s + INTERVAL FLOOR(%s * (x.i + %s) / %s) SECOND "
+                "FROM (SELECT a.n * 1000 + b.n AS i FROM bench_seq AS a, bench_seq AS b) AS x "
+                "WHERE x.i < %s", (cid, first, span, start, tickets, count))
+    q(conn, "DROP TRIGGER trg_ticket_logs_before_insert")
+    low, high = q(conn, "SELECT MIN(ticket_id), MAX(ticket_id) FROM service_tickets")[0]
+    for chunk in range(low, high + 1, 50_000):
+        q(conn, "INSERT INTO ticket_logs (ticket_id, action_type, agent_id, from_status, "
+                "to_status, action_time, actor_login) SELECT t.ticket_id, 'reply', %s, "
+                "'in_progress', 'in_progress', t.created_at + INTERVAL s.n DAY, 'bench' "
+                "FROM service_tickets AS t JOIN bench_seq AS s ON s.n BETWEEN 1 AND %s "
+                "WHERE t.ticket_id BETWEEN %s AND %s",
+          (aid, per_ticket, chunk, min(high, chunk + 49_999)))
+    # Two tickets to trace: one with two rows in each of the last 12 months
+    # (archived), one with as many rows all in the live table.
+    q(conn, "INSERT INTO service_tickets (customer_id, subject, created_at) VALUES "
+            "(%s, 'Traced, archived', %s), (%s, 'Traced, live', %s)",
+      (cid, month_back(12), cid, now - timedelta(hours=3)))
+    archived_tid, live_tid = q(conn, "SELECT MIN(ticket_id), MAX(ticket_id) FROM "
+                                     "service_tickets WHERE subject LIKE 'Traced%%'")[0]
+    traced = [(archived_tid, month_back(m) + timedelta(days=d, hours=2))
+              for m in range(12, 0, -1) for d in (3, 9)]
+    traced += [(live_tid, now - timedelta(hours=2, minutes=-k)) for k in range(24)]
+    with conn.cursor() as cur:
+        cur.executemany("INSERT INTO ticket_logs (ticket_id, action_type, agent_id, "
+                        "action_time, actor_login) VALUES (%s, 'reply', %s, %s, 'bench')",
+                        [(t, aid, at) for t, at in traced])
+    reapply_triggers(target)
+    total = q(conn, "SELECT COUNT(*) FROM ticket_logs")[0][0]
+    cutoff = month_back(0).date()
+    moving = q(conn, "SELECT COUNT(*) FROM ticket_logs WHERE action_time < %s", (cutoff,))[0][0]
+    q(conn, "CREATE TABLE bare_src LIKE ticket_logs")
+    q(conn, "CREATE TABLE bare_dst LIKE ticket_logs")
+    q(conn, "INSERT INTO bare_src SELECT * FROM ticket_logs")
+    conn.commit()
+    console.print(f"  P9: {total:,} log rows, {moving:,} older than {cutoff}")
+
+    def archive() -> None:
+        q(conn, "CALL sp_archive_ticket_logs(%s)", (cutoff,))
+
+    def bare() -> None:
+        q(conn, "START TRANSACTION")
+        q(conn, "INSERT INTO bare_dst SELECT * FROM bare_src WHERE action_time < %s", (cutoff,))
+        q(conn, "DELETE FROM bare_src WHERE action_time < %s", (cutoff,))
+        q(conn, "COMMIT")
+
+    base = moving / timed(bare, settle=conn)
+    run = moving / timed(archive, settle=conn)
+    left = q(conn, "SELECT COUNT(*) FROM ticket_logs")[0][0]
+    archived = q(conn, "SELECT SUM(rows_archived), COUNT(*) FROM ticket_log_archives")[0]
+    assert left + archived[0] == total and archived[0] == moving, (left, archived, total)
+    move = Figure("P9", f"sp_archive_ticket_logs, {moving:,} of {total:,} log rows into "
+                        f"{archived[1]} monthly archives (rows/s)",
+                  "one bare INSERT … SELECT + DELETE of the same rows, one transaction, "
+                  "trigger-less copy", [run], [base], unit="rows/s", goal="report")
+    move.notes.append(f"batches of 5,000 rows, each its own transaction; "
+                      f"{base / run:.2f}× the bare statements' time")
+
+    def traces(tid: int, calls: int = 300) -> None:
+        with conn.cursor() as cur:
+            for _ in range(calls):
+                cur.execute("CALL sp_ticket_trace(%s)", (tid,))
+                cur.fetchall()
+                while cur.nextset():
+                    pass
+
+    assert len(q(conn, "CALL sp_ticket_trace(%s)", (archived_tid,))) == 24
+    archived_runs, live_runs = [], []
+    for _ in range(repeat):
+        archived_runs.append(timed(lambda: traces(archived_tid)))
+        live_runs.append(timed(lambda: traces(live_tid)))
+    trace = Figure("P9t", "300 × sp_ticket_trace of a ticket with its 24 rows in 12 monthly "
+                          "archives", "the same for a ticket with its 24 rows all live",
+                   archived_runs, live_runs, goal="≤ 1.5×")
+    trace.passed = trace.ratio <= 1.5
+    q(conn, "DROP DATABASE bench_archive")
+    conn.close()
+    return [move, trace]
+
+
 COLUMNS = ("id", "measure", "median", "min", "max", "baseline", "baseline median", "ratio",
            "goal", "met")
 
@@ -639,6 +828,10 @@ def main() -> int:
                         help="print a saved run as a Markdown table (as in the README) and exit")
     parser.add_argument("--only-split", action="store_true",
                         help="run P8 (the splitter, no server) alone")
+    parser.add_argument("--archive-rows", type=int, default=5_000_000,
+                        help="log rows P9 archives (its own database)")
+    parser.add_argument("--only", metavar="IDS",
+                        help="comma-separated steps to run, e.g. P9,P3h (default: all)")
     args = parser.parse_args()
     if args.markdown:
         print(markdown(json.loads(args.markdown.read_text())))
@@ -677,7 +870,13 @@ def main() -> int:
             ("P4", lambda: figures.append(p4_claims(target, 3.0))),
             ("P2", lambda: figures.append(p2_overdue(target, args.repeat, 4 * args.tickets))),
             ("P7", lambda: figures.append(p7_alerts(target, args.repeat))),
+            ("P3h", lambda: figures.extend(chain_cost(srv, target, args.repeat, 1_000,
+                                                      max(2_000, args.tickets // 50)))),
+            ("P9", lambda: figures.extend(p9_archive(srv, args.archive_rows, args.repeat))),
         ]
+        if args.only:
+            wanted = {s.strip() for s in args.only.split(",")}
+            steps = [step for step in steps if step[0] in wanted]
         meta = {"date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
                 "server": f"{srv.kind} {srv.version}",
                 "machine": f"{platform.machine()}, {_cores()} cores, {_memory()}",

@@ -126,9 +126,11 @@ BEGIN
                 SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = v_message;
             END IF;
 
+            -- The batch drives the copy (STRAIGHT_JOIN): a plan that scanned
+            -- ticket_logs for every batch would make the run quadratic.
             SET @ticketdb_sql = CONCAT(
-                'INSERT INTO `', v_table, '` SELECT l.* FROM ticket_logs AS l ',
-                'INNER JOIN tmp_ticketdb_archive_batch AS b ON l.log_id = b.log_id'
+                'INSERT INTO `', v_table, '` SELECT l.* FROM tmp_ticketdb_archive_batch AS b ',
+                'STRAIGHT_JOIN ticket_logs AS l ON b.log_id = l.log_id'
             );
             PREPARE stmt_archive FROM @ticketdb_sql;
             SET @ticketdb_sql = NULL;
@@ -153,8 +155,8 @@ BEGIN
                 SET v_rows = ROW_COUNT();
                 IF v_rows > 0 THEN
                     EXECUTE stmt_archive;
-                    DELETE l FROM ticket_logs AS l
-                    INNER JOIN tmp_ticketdb_archive_batch AS b ON l.log_id = b.log_id;
+                    DELETE l FROM tmp_ticketdb_archive_batch AS b
+                    INNER JOIN ticket_logs AS l ON b.log_id = l.log_id;
                     SET v_deleted = ROW_COUNT();
                     IF v_deleted <> v_rows THEN
                         SET v_message = CONCAT(

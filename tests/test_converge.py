@@ -175,7 +175,7 @@ def test_baseline_refuses_a_database_that_differs(empty_db, mysql_server):
         result = run(empty_db, "baseline")
         assert result.returncode == 1
         assert "index customers.ix_by_hand: in the database, not in the files" in result.stderr
-        assert "trigger trg_ticket_logs_before_update: in the files, missing" in result.stderr
+        assert "trigger trg_ticket_logs_before_insert: in the files, missing" in result.stderr
         assert "nothing was recorded" in result.stderr
         assert one(conn, "SELECT COUNT(*) FROM information_schema.TABLES WHERE "
                          "TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s", (history.TABLE,)) == 0

@@ -185,7 +185,8 @@ def test_a_changed_routine_is_reapplied(fresh_db, source):
 
 
 def test_a_broken_routine_leaves_the_previous_version_in_place(fresh_db, source):
-    edit(source, "procedures/sp_ticket_trace.sql", "ORDER BY l.action_time", "ORDER BY BY")
+    edit(source, "procedures/sp_ticket_trace.sql", "PREPARE stmt_trace FROM",
+         "PREPARE stmt_trace FROM FROM")
     result = run(fresh_db, "up", source=source)
     assert result.returncode == 1
     assert "procedures/sp_ticket_trace.sql statement 2" in result.stderr

@@ -10,7 +10,7 @@ import pytest
 from support import execute, one, query
 from test_deploy import run, server_setting
 
-from ticketdb import history, server_checks, verify
+from ticketdb import history, server, server_checks, verify
 from ticketdb.connection import Target, connect
 
 PASSWORD = "probe-" + secrets.token_hex(4)
@@ -128,3 +128,21 @@ def test_up_enables_events_disabled_as_on_a_replica(fresh_db, fresh_conn):
     assert one(fresh_conn, "SELECT STATUS FROM information_schema.EVENTS WHERE EVENT_SCHEMA = "
                            "DATABASE() AND EVENT_NAME = 'ev_generate_alerts'") == "ENABLED"
     assert "warning: events disabled as on a replica: ev_site_local" in result.stdout
+
+
+def test_up_warns_when_autoinc_lock_mode_is_not_2(mysql_server):
+    """MariaDB's default (1) makes every INSERT … SELECT into ticket_logs lock out
+    the other log writers for the whole statement; the test servers run 2."""
+    if mysql_server.kind != "local":
+        pytest.skip("starts a second local server with another setting")
+    srv = server.start("local", extra_args=["--innodb-autoinc-lock-mode=1"])
+    try:
+        result = run(srv.target.with_database("ticketdb"), "up")
+        assert result.returncode == 0, result.stderr
+        assert "warning: innodb_autoinc_lock_mode is 1" in result.stdout
+    finally:
+        srv.stop()
+
+
+def test_up_does_not_warn_about_autoinc_lock_mode_2(fresh_db):
+    assert "innodb_autoinc_lock_mode" not in run(fresh_db, "up").stdout

@@ -23,7 +23,7 @@ from pymysql.cursors import Cursor
 
 from ticketdb import backup, history, locks, scope, server_checks
 from ticketdb.connection import COLLATION, SESSION_SETUP, SQL_MODE, Target, connect, reset_session
-from ticketdb.sources import ROOT, SqlFile, all_files, plain
+from ticketdb.sources import ROOT, SqlFile, all_files, plain, wire
 from ticketdb.splitter import Statement
 
 Echo = Callable[[str], None]
@@ -330,8 +330,8 @@ def run_sql(cur: Cursor, text: str) -> None:
     """Run one statement of a file, as the mysql client sends it: a text that
     holds several (`CREATE VIEW …; DROP …` inside one DELIMITER block) is split
     by the server (the deployer's session allows multi-statements), and an
-    error in any of them is raised here."""
-    cur.execute(text)
+    error in any of them is raised here. Sent as the file's bytes (wire)."""
+    cur.execute(wire(text))
     while cur.nextset():
         pass
 

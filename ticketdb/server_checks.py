@@ -141,8 +141,8 @@ def settings_warnings(conn: Connection, database: str) -> list[str]:
     """Settings under which the automation runs, but not as designed."""
     with conn.cursor() as cur:
         cur.execute("SELECT @@global.event_scheduler, @@global.time_zone, @@system_time_zone, "
-                    "@@global.log_bin, @@global.binlog_format")
-        scheduler, tz, system_tz, log_bin, binlog_format = cur.fetchone()
+                    "@@global.log_bin, @@global.binlog_format, @@global.innodb_autoinc_lock_mode")
+        scheduler, tz, system_tz, log_bin, binlog_format, autoinc = cur.fetchone()
         cur.execute("SELECT EVENT_NAME, STATUS FROM information_schema.EVENTS "
                     "WHERE EVENT_SCHEMA = %s AND STATUS NOT IN ('ENABLED', 'DISABLED') "
                     "ORDER BY EVENT_NAME", (database,))
@@ -165,6 +165,14 @@ def settings_warnings(conn: Connection, database: str) -> list[str]:
         warnings.append(
             f"binlog_format is {binlog_format}: replicas should get exactly the rows the "
             "triggers wrote (the login, the time); set binlog_format = ROW"
+        )
+    if int(autoinc) != 2:
+        warnings.append(
+            f"innodb_autoinc_lock_mode is {autoinc}: an INSERT … SELECT into ticket_logs (the "
+            "escalation pass, an import) holds a table lock on its AUTO_INCREMENT for the "
+            "whole statement, so every other log row waits, and MariaDB reports the deadlocks "
+            "this makes as error 1467; set innodb_autoinc_lock_mode = 2 in my.cnf (MySQL 8's "
+            "default; it needs binlog_format = ROW)"
         )
     if replica_disabled:
         names = ", ".join(f"{name} ({status})" for name, status in replica_disabled)

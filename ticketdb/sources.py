@@ -55,7 +55,12 @@ class SourceError(ValueError):
 
 
 def checksum(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
+    return hashlib.sha256(wire(text)).hexdigest()
+
+
+def wire(text: str) -> bytes:
+    """A statement's bytes as the server gets them (see _read)."""
+    return text.encode("utf-8", "surrogateescape")
 
 
 @dataclass(frozen=True)
@@ -146,9 +151,12 @@ class SqlFile:
 
 
 def _read(path: Path) -> str:
-    # bytes, then decode: read_text() would turn a lone CR into a newline,
-    # which the mysql client does not do
-    return path.read_bytes().decode("utf-8").replace("\r\n", "\n")
+    """The file's text. Bytes, then decode: read_text() would turn a lone CR
+    into a newline, which the mysql client does not do. Bytes that are not
+    UTF-8 (a dump's BINARY/BLOB values without --hex-blob) are kept as they
+    are (surrogateescape) and sent to the server unchanged, as the client
+    sends them."""
+    return path.read_bytes().decode("utf-8", "surrogateescape").replace("\r\n", "\n")
 
 
 def versioned_files(root: Path = ROOT) -> list[SqlFile]:
