@@ -4,8 +4,6 @@ reader that must follow rows into the archives."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from datetime import timedelta
 
@@ -27,13 +25,11 @@ from support import (
     state,
     utcnow,
 )
+from test_deploy import run
 from test_stress import replay
 
 from ticketdb import server
 from ticketdb.connection import connect
-from ticketdb.sources import ROOT
-
-DEPLOY = str(ROOT / "deploy.py")
 
 
 def this_month(conn) -> str:
@@ -103,8 +99,7 @@ def test_old_months_move_to_their_archives_and_every_reader_follows(fresh_db, fr
     # Running it again moves nothing more; verify sees the archives as no drift.
     assert call(c, "sp_archive_ticket_logs", this_month(c)) == []
     assert archives(c) == held
-    result = subprocess.run([sys.executable, DEPLOY, "--url", fresh_db.url(), "verify"],
-                            capture_output=True, text=True, check=False)
+    result = run(fresh_db, "verify")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -148,8 +143,7 @@ def test_bad_requests_are_refused_and_move_nothing(fresh_db, fresh_conn, schedul
     assert one(c, "SELECT IS_FREE_LOCK(%s)", (lock,)) == 1  # the failed run let go
 
     # And verify reports it: its shape is ticket_logs' shape.
-    result = subprocess.run([sys.executable, DEPLOY, "--url", fresh_db.url(), "verify"],
-                            capture_output=True, text=True, check=False)
+    result = run(fresh_db, "verify")
     assert result.returncode == 1, result.stdout + result.stderr
     assert f"column {name}.note: in the files, missing from the database" in result.stdout
 
@@ -159,15 +153,10 @@ def test_verify_reports_an_archive_changed_or_unlisted(fresh_db, fresh_conn, sch
     old_history(c, months=2)
     call(c, "sp_archive_ticket_logs", this_month(c))
     first, second = sorted(archives(c))
-
-    def verify() -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, DEPLOY, "--url", fresh_db.url(), "verify"],
-                              capture_output=True, text=True, check=False)
-
-    assert verify().returncode == 0
+    assert run(fresh_db, "verify").returncode == 0
     execute(c, f"ALTER TABLE `{first}` DROP INDEX ix_ticket_logs_ticket")
     execute(c, "DELETE FROM ticket_log_archives WHERE table_name = %s", (second,))
-    result = verify()
+    result = run(fresh_db, "verify")
     assert result.returncode == 1
     assert f"index {first}.ix_ticket_logs_ticket: in the files, missing" in result.stdout
     assert f"archive {second}: in the database, not listed" in result.stdout
@@ -240,8 +229,7 @@ def own_server(mysql_server):
 
 def test_a_server_killed_mid_archive_loses_and_duplicates_nothing(own_server):
     target = own_server.target.with_database("ticketdb")
-    deployed = subprocess.run([sys.executable, DEPLOY, "--url", target.url(), "up"],
-                              capture_output=True, text=True, check=False)
+    deployed = run(target, "up")
     assert deployed.returncode == 0, deployed.stderr
     c = connect(target)
     execute(c, "SET GLOBAL event_scheduler = OFF")
@@ -259,13 +247,13 @@ def test_a_server_killed_mid_archive_loses_and_duplicates_nothing(own_server):
             while cur.nextset():
                 pass
 
-    run = Background(archive)
+    mover = Background(archive)
     deadline = time.monotonic() + 60
     while one(c, "SELECT COALESCE(SUM(rows_archived), 0) FROM ticket_log_archives") < 10_000:
         assert time.monotonic() < deadline, "the archive did not get going"
         time.sleep(0.05)
     own_server.crash()
-    run.join()
+    mover.join()
     own_server.restart()
 
     c = connect(target)

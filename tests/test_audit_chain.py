@@ -5,8 +5,6 @@ and V025's chaining of the rows that existed before it."""
 from __future__ import annotations
 
 import hashlib
-import subprocess
-import sys
 
 import pymysql
 from support import (
@@ -22,12 +20,11 @@ from support import (
     ticket,
     utcnow,
 )
+from test_deploy import run
 
 from ticketdb import migrate
 from ticketdb.connection import connect
-from ticketdb.sources import ROOT
 
-DEPLOY = str(ROOT / "deploy.py")
 COLUMNS = ("ticket_id", "action_type", "agent_id", "from_status", "to_status", "old_priority",
            "new_priority", "note", "action_time", "actor_agent_id", "actor_login")
 
@@ -81,8 +78,7 @@ def behind_the_guard(conn, sql: str, args=None) -> None:
 
 
 def put_guards_back(db) -> None:
-    result = subprocess.run([sys.executable, DEPLOY, "--url", db.url(), "up"],
-                            capture_output=True, text=True, check=False)
+    result = run(db, "up")
     assert result.returncode == 0, result.stderr
     assert "trg_ticket_logs_before_update" in result.stdout
 
@@ -176,8 +172,7 @@ def test_a_forged_row_with_triggers_off_is_reported(fresh_db, fresh_conn, schedu
                     "action_time) VALUES (%s, 'reply', 'resolved', 'resolved', "
                     "UTC_TIMESTAMP())", (tid,))
         forged = cur.lastrowid
-    result = subprocess.run([sys.executable, DEPLOY, "--url", fresh_db.url(), "up"],
-                            capture_output=True, text=True, check=False)
+    result = run(fresh_db, "up")
     assert result.returncode == 0 and "trg_ticket_logs_before_insert" in result.stdout
     assert broken(c, tid) == [(tid, forged, "the row has no hash")]
     assert ids[-1] < forged

@@ -29,15 +29,20 @@ def test_sandbox_keep_prints_the_reports_and_leaves_a_working_server():
     try:
         assert result.returncode == 0, result.stderr
         for title in ("Escalations made", "Alerts written", "Overdue report",
-                      "Agent efficiency", "Customer satisfaction", "Morning list"):
+                      "Agent efficiency", "Customer satisfaction", "Morning list",
+                      "Archives filled", "archived and live rows, in order"):
             assert title in out
+        assert re.search(r"sp_verify_audit_trail\(NULL\): \d+ ticket chain\(s\) checked "
+                         r"across ticket_logs and \d+ archive\(s\), 0 broken", out), out
         cnf = Path(re.search(r"client options: (\S+)", out).group(1))
         assert cnf.stat().st_mode & 0o777 == 0o600  # it may hold root's password
         target = from_defaults_file(str(cnf)).with_database("ticketdb")
         conn = connect(target)
         try:
             assert one(conn, "SELECT COUNT(*) FROM service_tickets") == 300
-            assert one(conn, "SELECT COUNT(*) FROM ticket_logs") > 300
+            archived = one(conn, "SELECT SUM(rows_archived) FROM ticket_log_archives")
+            assert archived > 0
+            assert one(conn, "SELECT COUNT(*) FROM ticket_logs") + archived > 300
             # about half the resolved and closed tickets are rated, most 4 or 5
             rated, done, good = query(conn, "SELECT (SELECT COUNT(*) FROM ticket_ratings), "
                                             "(SELECT COUNT(*) FROM service_tickets WHERE "
