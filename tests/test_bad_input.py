@@ -89,6 +89,15 @@ CATALOGUE = [
     ("efficiency with a bad date", "CALL sp_agent_efficiency('2026-02-30', '2026-03-01')",
      1292, ""),
     ("trace an unknown ticket", "CALL sp_ticket_trace(999999999)", FLOW, "no such ticket"),
+    ("verify the chain of an unknown ticket", "CALL sp_verify_audit_trail(999999999)", FLOW,
+     "no such ticket"),
+    ("archive without a date", "CALL sp_archive_ticket_logs(NULL)", FLOW, "in_before"),
+    ("archive the months to come", "CALL sp_archive_ticket_logs(UTC_DATE() + INTERVAL 2 MONTH)",
+     FLOW, "after the current month"),
+    ("forge a ticket's chain head", "UPDATE service_tickets SET log_head = UNHEX(SHA2('x', 256)) "
+     "WHERE ticket_id = {pending}", FLOW, "log_head changes only through"),
+    ("reset a ticket's reopen count", "UPDATE service_tickets SET reopen_count = 5 "
+     "WHERE ticket_id = {pending}", FLOW, "reopen_count changes only through"),
     ("snapshot without a date", "CALL sp_snapshot_urgent_tickets(NULL)", FLOW, "date"),
     ("claim an unknown conversation", "CALL sp_claim_conversation(999999999, {agent})", FLOW,
      "no such conversation"),

@@ -7,6 +7,7 @@ import shutil
 from datetime import timedelta
 from pathlib import Path
 
+from pymysql.connections import Connection
 from rich.console import Console
 from rich.table import Table
 
@@ -63,7 +64,7 @@ def automation_report(target: Target, console: Console) -> None:
         conn.close()
 
 
-def audit_report(conn, console: Console) -> None:
+def audit_report(conn: Connection, console: Console) -> None:
     """The audit trail's lifecycle on the sample: archive the months before
     last month (the sample's history reaches back about three), check every
     hash chain, and trace a ticket whose rows now lie in an archive and live."""
