@@ -86,6 +86,17 @@ def source(tmp_path: Path) -> Path:
     return tmp_path
 
 
+@pytest.fixture
+def own_server(mysql_server) -> Iterator[server.ThrowawayServer]:
+    """A server of the session's kind (local binaries or a container) that this
+    test may kill and restart (test_reliability, test_archive)."""
+    if mysql_server.kind == "url":
+        pytest.skip("a server named by TICKETDB_TEST_URL is not ours to kill")
+    srv = server.start(mysql_server.kind)
+    yield srv
+    srv.stop()
+
+
 @pytest.fixture(scope="module")
 def scheduler_off(mysql_server: server.ThrowawayServer) -> Iterator[None]:
     """The shipped events run every minute in every test database; tests that

@@ -28,7 +28,6 @@ from support import (
 from test_deploy import run
 from test_stress import replay
 
-from ticketdb import server
 from ticketdb.connection import connect
 
 
@@ -216,15 +215,6 @@ def test_the_event_keeps_the_live_months_the_settings_say(fresh_conn, scheduler_
     assert sorted(archives(c)) == [
         "ticket_logs_" + month_start(utcnow(c), m).strftime("%Y%m") for m in (4, 3)]
     assert one(c, "SELECT MIN(action_time) FROM ticket_logs") >= oldest_live
-
-
-@pytest.fixture
-def own_server(mysql_server):
-    if mysql_server.kind == "url":
-        pytest.skip("a server named by TICKETDB_TEST_URL is not ours to kill")
-    srv = server.start(mysql_server.kind)
-    yield srv
-    srv.stop()
 
 
 def test_a_server_killed_mid_archive_loses_and_duplicates_nothing(own_server):

@@ -7,12 +7,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 
 import pytest
 from support import query
 
-from ticketdb import history, server, verify
+from ticketdb import history, verify
 from ticketdb.connection import Target, connect
 from ticketdb.sources import ROOT, all_files
 
@@ -94,17 +93,6 @@ def recorded_before(f, position: int) -> int:
         elif text.startswith("UNLOCK TABLES") and idx < position - 1:
             lock_at = None
     return lock_at if lock_at is not None else done
-
-
-@pytest.fixture
-def own_server(mysql_server) -> Iterator[server.ThrowawayServer]:
-    """A server of the session's kind (local binaries or a container) that this
-    test may kill and restart."""
-    if mysql_server.kind == "url":
-        pytest.skip("a server named by TICKETDB_TEST_URL is not ours to kill")
-    srv = server.start(mysql_server.kind)
-    yield srv
-    srv.stop()
 
 
 def first_position(predicate) -> int:
