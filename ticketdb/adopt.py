@@ -17,12 +17,13 @@ from pathlib import Path
 
 from ticketdb import history, migrate, scope, verify
 from ticketdb.connection import Target
+from ticketdb.errors import TicketdbError
 from ticketdb.sources import ROOT
 
 Echo = Callable[[str], None]
 
 
-class AdoptError(Exception):
+class AdoptError(TicketdbError):
     """baseline or repair refused: the message says why (exit 1)."""
 
 

@@ -17,11 +17,12 @@ from pathlib import Path
 
 from pymysql.connections import Connection
 
-from ticketdb import server_checks
+from ticketdb import preflight
 from ticketdb.connection import Target, client_options
+from ticketdb.errors import TicketdbError
 
 
-class BackupError(Exception):
+class BackupError(TicketdbError):
     """The dump failed: `up` changes nothing (exit 1)."""
 
 
@@ -41,7 +42,7 @@ def dump_tool(mariadb: bool) -> tuple[str, list[str]]:
 
 def dump(target: Target, conn: Connection, directory: Path) -> str:
     """Dump the database into `directory`; return a line naming the file."""
-    version = server_checks.server_version(conn)
+    version = preflight.server_version(conn)
     tool, extra = dump_tool(version.mariadb)
     directory.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")

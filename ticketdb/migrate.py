@@ -21,8 +21,9 @@ import pymysql
 from pymysql.connections import Connection
 from pymysql.cursors import Cursor
 
-from ticketdb import backup, history, locks, scope, server_checks
+from ticketdb import backup, history, locks, preflight, scope
 from ticketdb.connection import COLLATION, SESSION_SETUP, SQL_MODE, Target, connect, reset_session
+from ticketdb.errors import TicketdbError
 from ticketdb.sources import ROOT, SqlFile, all_files, plain, wire
 from ticketdb.splitter import Statement
 
@@ -45,7 +46,7 @@ ALREADY_DONE = {
 }
 
 
-class DeployError(Exception):
+class DeployError(TicketdbError):
     """`up` could not finish: the message names the file and statement (exit 1)."""
 
 
@@ -468,14 +469,14 @@ def acquire_lock(conn: Connection, database: str, timeout: int) -> None:
         holder = cur.fetchone()[0]
     raise DeployError(
         f"another deploy is running on {database}: lock '{name}' is held by "
-        f"{server_checks.describe_session(conn, holder)}; waited {timeout} s (--lock-timeout)"
+        f"{preflight.describe_session(conn, holder)}; waited {timeout} s (--lock-timeout)"
     )
 
 
 def refuse_unfit_server(conn: Connection) -> None:
     """Before anything is created: a read-only server, a version below the floor."""
-    problems = [server_checks.read_only_refusal(conn),
-                server_checks.version_refusal(server_checks.server_version(conn))]
+    problems = [preflight.read_only_refusal(conn),
+                preflight.version_refusal(preflight.server_version(conn))]
     problems = [p for p in problems if p]
     if problems:
         raise DeployError("refusing to deploy: " + "; ".join(problems))
@@ -486,7 +487,7 @@ def refuse_what_cannot_be_created(conn: Connection, work: list[FileState]) -> No
     procedures and events the work holds (migrations' own included)? Else `up`
     would stop halfway through."""
     kinds = {kind for s in work for kind, _ in s.file.created_objects if kind in _KINDS}
-    problem = server_checks.creation_refusal(conn, kinds)
+    problem = preflight.creation_refusal(conn, kinds)
     if problem:
         raise DeployError(f"refusing to deploy, nothing was changed: {problem}")
 
@@ -565,7 +566,7 @@ def up(target: Target, echo: Echo, options: UpOptions | None = None, root: Path 
                  "(repeatable objects wait until every migration is applied)")
         if after is not None:
             after(conn)
-        for warning in server_checks.settings_warnings(conn, target.database):
+        for warning in preflight.settings_warnings(conn, target.database):
             echo(f"warning: {warning}")
         return len(work)
     finally:

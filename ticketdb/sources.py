@@ -15,9 +15,14 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
+from ticketdb.errors import TicketdbError
 from ticketdb.splitter import SplitError, Statement, split
 
-ROOT = Path(__file__).resolve().parent.parent
+_PACKAGE = Path(__file__).resolve().parent
+# Where sql/, functions/, procedures/, triggers/, events/ (and .sqlfluff) are:
+# inside the package when it is installed from a wheel (pyproject.toml maps the
+# folders there), at the repository's root in a checkout or an editable install.
+ROOT = _PACKAGE if (_PACKAGE / "sql").is_dir() else _PACKAGE.parent
 
 # Repeatable folders in apply order: views may be used by routines, functions
 # by procedures, triggers and events call routines.
@@ -50,7 +55,7 @@ def plain(text: str) -> str:
 Kind = Literal["versioned", "repeatable"]
 
 
-class SourceError(ValueError):
+class SourceError(TicketdbError):
     """A file in the project cannot be used as it is."""
 
 
