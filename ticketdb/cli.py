@@ -101,6 +101,7 @@ def handled(func: Callable[..., Any]) -> Callable[..., Any]:
 
 # What a command leaves when it is interrupted (`up` says it itself: migrate.up).
 INTERRUPTED = {
+    "up": "no file was changed",
     "plan": "nothing was changed (plan only reads)",
     "status": "nothing was changed (status only reads)",
     "verify": "nothing was changed; verify's scratch database is dropped now or by the "
@@ -231,7 +232,8 @@ def echo(line: str) -> None:
 @click.pass_obj
 @handled
 def status(obj: Context, as_json: bool, check: bool) -> None:
-    """One row per file: applied, pending, failed, changed or missing."""
+    """One row per file: applied, pending, failed, changed, missing, or refused
+    (a file up will not run: the note says why)."""
     target = obj.target()
     states = migrate.read_states(target, obj.source_dir)
     rows = [
@@ -240,14 +242,14 @@ def status(obj: Context, as_json: bool, check: bool) -> None:
             "kind": s.file.kind,
             "version": s.file.version,
             "state": s.state,
-            "checksum": s.file.checksum if s.state != "missing" else None,
+            "checksum": None if s.state == "missing" else s.file.checksum,
             "applied_checksum": s.attempt.checksum if s.attempt else None,
             "applied_at": s.attempt.started_at.isoformat() if s.attempt else None,
             "applied_by": s.attempt.installed_by if s.attempt else None,
             "execution_ms": s.attempt.execution_ms if s.attempt else None,
             "statements_done": s.attempt.statements_done if s.attempt else 0,
-            "statements_total": len(s.file.statements) if s.state != "missing"
-            else s.attempt.statements_total if s.attempt else 0,
+            "statements_total": s.attempt.statements_total if s.attempt else 0
+            if s.state in ("missing", "refused") else len(s.file.statements),
             "note": s.note,
         }
         for s in states
@@ -261,7 +263,7 @@ def status(obj: Context, as_json: bool, check: bool) -> None:
         for col in ("file", "state", "applied at (UTC)", "by", "ms", "note"):
             table.add_column(col)
         colours = {"applied": "green", "pending": "yellow", "failed": "red",
-                   "changed": "magenta", "missing": "red"}
+                   "changed": "magenta", "missing": "red", "refused": "red"}
         for r in rows:
             table.add_row(Text(r["file"]), Text(r["state"], style=colours[r["state"]]),
                           (r["applied_at"] or "")[:19].replace("T", " "),

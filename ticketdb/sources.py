@@ -40,6 +40,8 @@ _CREATE_OBJECT = re.compile(
     r"(?:IF\s+NOT\s+EXISTS\s+)?(`[^`]+`|\w+)",
     re.IGNORECASE,
 )
+_CREATE_TABLE = re.compile(r"^CREATE\s+(?:TEMPORARY\s+)?TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?"
+                           r"(`[^`]+`|\w+)", re.IGNORECASE)
 _DROP_OBJECT = re.compile(
     r"^DROP\s+(PROCEDURE|FUNCTION|TRIGGER|EVENT|VIEW)\s+IF\s+EXISTS\s+(`[^`]+`|\w+)",
     re.IGNORECASE,
@@ -109,6 +111,16 @@ class SqlFile:
             m = _CREATE_OBJECT.match(plain(st.text))
             if m:
                 found.append((m.group(2).lower(), m.group(3).strip("`")))
+        return found
+
+    @cached_property
+    def created_tables(self) -> list[str]:
+        """Names of the tables the file's CREATE TABLE statements make."""
+        found = []
+        for st in self.statements:
+            m = _CREATE_TABLE.match(plain(st.text))
+            if m and "TEMPORARY" not in m.group(0).upper():
+                found.append(m.group(1).strip("`"))
         return found
 
     @cached_property
