@@ -43,7 +43,7 @@ def baseline(target: Target, echo: Echo, root: Path = ROOT, lock_timeout: int = 
             raise AdoptError(
                 f"refusing to baseline {target.display()}: it differs from the files in "
                 f"{len(blocking)} place(s), nothing was recorded:\n  - "
-                + "\n  - ".join(blocking) + session_hint(blocking))
+                + "\n  - ".join(blocking) + _recreated(later) + session_hint(blocking))
         history.ensure_table(conn, target.database)
         states = migrate.file_states(conn, target.database, root)
         unsure = [f"{s.file.path}: {s.state}" + (f" ({s.note})" if s.note else "")
@@ -113,6 +113,14 @@ def split_repeatable(differences: list[str], files: list[SqlFile]
         else:
             blocking.append(d)
     return later, blocking
+
+
+def _recreated(later: dict[str, list[str]]) -> str:
+    if not later:
+        return ""
+    lines = [d for differences in later.values() for d in differences]
+    return ("\nthese differ too, but do not stop baseline (their files would be left pending, "
+            "and up re-creates them):\n  - " + "\n  - ".join(lines))
 
 
 def session_hint(blocking: list[str]) -> str:
