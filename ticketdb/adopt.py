@@ -1,9 +1,11 @@
 """`baseline` and `repair`: history rows written by a person's decision.
 
 baseline  adopts a database whose objects were made without `up` (by hand,
-          by `plan | mysql`, by a restore): it compares the live database
-          with the files as `verify` does and, only when they agree, records
-          every pending file as applied.
+          by `plan | mysql`, by piping the files, by a restore): it compares
+          the live database with the files as `verify` does and, only when
+          they agree, records every pending file as applied. A repeatable
+          file whose objects differ (piped in another session, changed by
+          hand) is left pending instead, for `up` to re-create.
 repair    after a person fixed a failed migration by hand, marks the failed
           attempt resolved (up then treats the file as applied), and marks
           files that are gone from the project as deleted.
