@@ -76,7 +76,7 @@ def test_a_defaults_file_is_read_as_the_client_reads_it(tmp_path):
 
 
 @pytest.mark.parametrize(("text", "message"), [
-    ("[mysqld]\nport=1\n", "no \\[client\\] section"),
+    ("[mysqld]\nport=1\n", "no \\[client\\] or \\[ticketdb\\] group"),
     ("[client]\nport = abc\n", "is not a number"),
     ("not an ini file", "cannot parse"),
 ])

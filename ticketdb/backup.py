@@ -4,6 +4,9 @@ The dump is made by the server's own tool (`mariadb-dump` for MariaDB,
 `mysqldump` for MySQL) with tables, data, routines, triggers and events, in
 one consistent snapshot (`--single-transaction`). The password goes to the
 tool in a defaults file only this user can read, never on its command line.
+The dump holds the customers' emails and phones: it is written mode 600, in
+a directory `up` creates mode 700 (an existing directory keeps its mode, with
+a warning when others may enter it).
 """
 
 from __future__ import annotations
@@ -12,16 +15,18 @@ import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 from pymysql.connections import Connection
 
-from ticketdb import server_checks
+from ticketdb import preflight
 from ticketdb.connection import Target, client_options
+from ticketdb.errors import TicketdbError
 
 
-class BackupError(Exception):
+class BackupError(TicketdbError):
     """The dump failed: `up` changes nothing (exit 1)."""
 
 
@@ -39,11 +44,29 @@ def dump_tool(mariadb: bool) -> tuple[str, list[str]]:
     raise BackupError(f"backup: {' or '.join(names)} is not installed; nothing was changed")
 
 
-def dump(target: Target, conn: Connection, directory: Path) -> str:
+def private_directory(directory: Path) -> str | None:
+    """Create the backup directory mode 700 (its parents as the umask says);
+    a warning when it exists and others may enter it, else None. An existing
+    directory is never chmod-ed: it may be shared (/tmp, a mount)."""
+    if not directory.exists():
+        directory.mkdir(parents=True)
+        directory.chmod(0o700)
+        return None
+    mode = directory.stat().st_mode & 0o777
+    if mode & 0o077:
+        return (f"backup directory {directory} is mode {mode:o}: others may list it; the "
+                "dump itself is mode 600, readable by this user only")
+    return None
+
+
+def dump(target: Target, conn: Connection, directory: Path,
+         warn: Callable[[str], None] = print) -> str:
     """Dump the database into `directory`; return a line naming the file."""
-    version = server_checks.server_version(conn)
+    version = preflight.server_version(conn)
     tool, extra = dump_tool(version.mariadb)
-    directory.mkdir(parents=True, exist_ok=True)
+    warning = private_directory(directory)
+    if warning:
+        warn(f"warning: {warning}")
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     final = directory / f"{target.database}-{stamp}.sql"
     partial = final.with_suffix(".sql.partial")
@@ -54,12 +77,13 @@ def dump(target: Target, conn: Connection, directory: Path) -> str:
         command = [tool, f"--defaults-file={cnf.name}", "--single-transaction", "--routines",
                    "--triggers", "--events", "--hex-blob", "--no-tablespaces", *extra,
                    f"--result-file={partial}", target.database]
-        done = subprocess.run(command, capture_output=True, text=True)
+        done = subprocess.run(command, capture_output=True, text=True, umask=0o077)
     if done.returncode != 0:
         partial.unlink(missing_ok=True)
         detail = target.redact(done.stderr.strip().splitlines()[-1] if done.stderr.strip()
                                else f"exit {done.returncode}")
         raise BackupError(f"backup failed, nothing was changed: {Path(tool).name}: {detail}")
+    partial.chmod(0o600)  # whatever the tool did: the dump holds customer data
     partial.rename(final)
     size = final.stat().st_size
     return f"{final} ({size / 1_048_576:.1f} MB, {Path(tool).name}; restore: see README)"

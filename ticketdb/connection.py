@@ -18,6 +18,8 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 import pymysql
 
+from ticketdb.errors import TicketdbError
+
 DEFAULT_DATABASE = "ticketdb"
 
 # Strict, and the same on MySQL 8 and MariaDB: every trigger and routine is
@@ -39,8 +41,10 @@ SESSION_SETUP = (
 _DB_NAME = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 
 
-class ConnectionSettingsError(ValueError):
+class ConnectionSettingsError(TicketdbError):
     """The connection options cannot be understood (exit 2)."""
+
+    exit_code = 2
 
 
 @dataclass(frozen=True)
@@ -127,9 +131,11 @@ def from_url(url: str) -> Target:
 
 
 def from_defaults_file(path: str) -> Target:
-    """Read the [client] section of a my.cnf as the mysql client does: with
-    the servers' own `my_print_defaults` (quotes, comments, !include and
-    !includedir as the client reads them), else with a plain ini reader."""
+    """Read the [client] and [ticketdb] groups of a my.cnf as the mysql client
+    does: with the servers' own `my_print_defaults` (quotes, comments,
+    !include and !includedir as the client reads them), else with a plain ini
+    reader. [ticketdb] wins: `database=` goes there, since mariadb-admin,
+    mariadb-dump and others refuse an option they do not know in [client]."""
     try:
         text = Path(path).read_text()
     except OSError as exc:
@@ -138,7 +144,8 @@ def from_defaults_file(path: str) -> Target:
     if options is None:
         options = _ini_client_section(path, text)
     if not options:
-        raise ConnectionSettingsError(f"defaults file {path} has no [client] section")
+        raise ConnectionSettingsError(f"defaults file {path} has no [client] or [ticketdb] "
+                                      "group")
 
     def get(*names: str) -> str | None:
         for name in names:
@@ -162,15 +169,27 @@ def from_defaults_file(path: str) -> Target:
     )
 
 
+GROUPS = ("client", "ticketdb")  # in this order: the later wins
+
+
 def _print_defaults(path: str) -> dict[str, str] | None:
-    """The [client] options by my_print_defaults; None when it is not here.
-    MySQL's masks passwords unless asked to --show them; MariaDB's has no
-    such option and never masks."""
+    """The [client] options, then the [ticketdb] ones over them, by
+    my_print_defaults; None when it is not here."""
     tool = shutil.which("my_print_defaults")
     if tool is None:
         return None
+    options: dict[str, str] = {}
+    for group in GROUPS:  # one at a time: one call prints them in the file's order
+        options.update(_print_group(tool, path, group))
+    return options
+
+
+def _print_group(tool: str, path: str, group: str) -> dict[str, str]:
+    """MySQL's my_print_defaults masks passwords unless asked to --show them;
+    MariaDB's has no such option and never masks."""
+    options: dict[str, str] = {}
     for extra in ([], ["--show"]):
-        done = subprocess.run([tool, f"--defaults-file={path}", *extra, "client"],
+        done = subprocess.run([tool, f"--defaults-file={path}", *extra, group],
                               capture_output=True, text=True, check=False)
         if done.returncode != 0:
             raise ConnectionSettingsError(
@@ -190,10 +209,12 @@ def _ini_client_section(path: str, text: str) -> dict[str, str]:
         parser.read_string(text, source=path)
     except configparser.Error as exc:
         raise ConnectionSettingsError(f"cannot parse defaults file {path}: {exc}") from None
-    if not parser.has_section("client"):
-        return {}
-    return {key.replace("_", "-"): (value or "").strip().strip("'\"")
-            for key, value in parser.items("client")}
+    options = {}
+    for group in GROUPS:
+        if parser.has_section(group):
+            options.update({key.replace("_", "-"): (value or "").strip().strip("'\"")
+                            for key, value in parser.items(group)})
+    return options
 
 
 def client_options(target: Target, socket_path: str | None = None) -> str:

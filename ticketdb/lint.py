@@ -1,5 +1,7 @@
-"""`deploy.py lint`: every file stays in its own database (ticketdb/scope.py)
-and splits; then sqlfluff over every SQL file, with the repo's .sqlfluff."""
+"""`ticketdb lint`: every file stays in its own database (ticketdb/scope.py)
+and splits; then sqlfluff over every SQL file, with the source folder's
+.sqlfluff (`--source-dir`), else ticketdb's own (the repository's, or the copy
+shipped in the package)."""
 
 from __future__ import annotations
 
@@ -28,8 +30,18 @@ def file_problems(root: Path = ROOT) -> list[str]:
     return problems
 
 
-def run(paths: list[str] | None = None, root: Path = ROOT) -> int:
-    """0 when clean, 1 with findings (sqlfluff's own exit codes otherwise)."""
-    cmd = [sys.executable, "-m", "sqlfluff", "lint", "--config", str(ROOT / ".sqlfluff"),
-           "--processes", "2", *(paths or sql_paths(root))]
-    return subprocess.run(cmd, cwd=ROOT, check=False).returncode
+def config_file(root: Path = ROOT) -> Path:
+    """The sqlfluff configuration lint uses: the source folder's .sqlfluff,
+    else ticketdb's own."""
+    own = root / ".sqlfluff"
+    return own if own.is_file() else ROOT / ".sqlfluff"
+
+
+def run(paths: list[str] | None = None, root: Path = ROOT, config: Path | None = None) -> int:
+    """0 when clean, 1 with findings (sqlfluff's own exit codes otherwise).
+    Only `config` is read: no .sqlfluff of the working directory, of the
+    home directory or of a folder above the files."""
+    cmd = [sys.executable, "-m", "sqlfluff", "lint", "--ignore-local-config",
+           "--config", str(config or config_file(root)), "--processes", "2",
+           *(paths or sql_paths(root))]
+    return subprocess.run(cmd, check=False).returncode

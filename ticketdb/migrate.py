@@ -21,9 +21,18 @@ import pymysql
 from pymysql.connections import Connection
 from pymysql.cursors import Cursor
 
-from ticketdb import backup, history, locks, scope, server_checks
+from ticketdb import backup, history, locks, preflight, scope
 from ticketdb.connection import COLLATION, SESSION_SETUP, SQL_MODE, Target, connect, reset_session
-from ticketdb.sources import ROOT, SqlFile, all_files, plain, wire
+from ticketdb.errors import TicketdbError
+from ticketdb.sources import (
+    ROOT,
+    SqlFile,
+    all_files,
+    plain,
+    repeatable_files,
+    versioned_files,
+    wire,
+)
 from ticketdb.splitter import Statement
 
 Echo = Callable[[str], None]
@@ -45,7 +54,7 @@ ALREADY_DONE = {
 }
 
 
-class DeployError(Exception):
+class DeployError(TicketdbError):
     """`up` could not finish: the message names the file and statement (exit 1)."""
 
 
@@ -89,10 +98,12 @@ def database_exists(conn: Connection, database: str) -> bool:
         return cur.fetchone()[0] == 1
 
 
-def file_states(conn: Connection | None, schema: str, root: Path = ROOT) -> list[FileState]:
-    """The state of every file, and of every file the history knows that is
-    gone (missing); conn=None (no database yet) means all pending."""
-    files = all_files(root)
+def file_states(conn: Connection | None, schema: str, root: Path = ROOT,
+                files: list[SqlFile] | None = None) -> list[FileState]:
+    """The state of every file (of root, or those given), and of every file
+    the history knows that is gone (missing); conn=None (no database yet)
+    means all pending."""
+    files = all_files(root) if files is None else files
     if conn is None:
         return [_state(f, None) for f in files]
     attempts = history.latest(conn, schema)
@@ -202,6 +213,28 @@ def blocking_problems(states: list[FileState]) -> list[str]:
             problems.append(f"{s.file.path}: pending, but a later version is already applied; "
                             "give it a version above the newest applied one")
     return problems
+
+
+def made_without_up(conn: Connection, schema: str, states: list[FileState]) -> list[str]:
+    """A database with no deploy history that already holds tables the
+    migrations create: `up` would stop at the first CREATE TABLE (error 1050).
+    It was made without `up`, and `baseline` is how it is adopted."""
+    if any(s.attempt is not None for s in states):
+        return []
+    creates = {name.lower() for s in states if s.file.kind == "versioned"
+               for name in s.file.created_tables}
+    with conn.cursor() as cur:
+        cur.execute("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s",
+                    (schema,))
+        there = sorted(name for (name,) in cur.fetchall() if name.lower() in creates)
+    if not there:
+        return []
+    shown = ", ".join(there[:5]) + (", …" if len(there) > 5 else "")
+    return [f"database {schema} has no deploy history but already holds {len(there)} table(s) "
+            f"the migrations create ({shown}): it was made without up (by hand, by piping the "
+            "files into mysql, or restored without its history). If it matches the files, "
+            "`ticketdb baseline` records them as applied and up goes on from there; "
+            "`ticketdb verify` lists where it differs"]
 
 
 def plan_text(states: list[FileState], database: str, history_upgrades: list[str]) -> str:
@@ -468,14 +501,14 @@ def acquire_lock(conn: Connection, database: str, timeout: int) -> None:
         holder = cur.fetchone()[0]
     raise DeployError(
         f"another deploy is running on {database}: lock '{name}' is held by "
-        f"{server_checks.describe_session(conn, holder)}; waited {timeout} s (--lock-timeout)"
+        f"{preflight.describe_session(conn, holder)}; waited {timeout} s (--lock-timeout)"
     )
 
 
 def refuse_unfit_server(conn: Connection) -> None:
     """Before anything is created: a read-only server, a version below the floor."""
-    problems = [server_checks.read_only_refusal(conn),
-                server_checks.version_refusal(server_checks.server_version(conn))]
+    problems = [preflight.read_only_refusal(conn),
+                preflight.version_refusal(preflight.server_version(conn))]
     problems = [p for p in problems if p]
     if problems:
         raise DeployError("refusing to deploy: " + "; ".join(problems))
@@ -486,7 +519,7 @@ def refuse_what_cannot_be_created(conn: Connection, work: list[FileState]) -> No
     procedures and events the work holds (migrations' own included)? Else `up`
     would stop halfway through."""
     kinds = {kind for s in work for kind, _ in s.file.created_objects if kind in _KINDS}
-    problem = server_checks.creation_refusal(conn, kinds)
+    problem = preflight.creation_refusal(conn, kinds)
     if problem:
         raise DeployError(f"refusing to deploy, nothing was changed: {problem}")
 
@@ -518,6 +551,7 @@ def up(target: Target, echo: Echo, options: UpOptions | None = None, root: Path 
     options = options or UpOptions()
     scope.checked_files(root)
     conn = connect(target, database=None, multi_statements=True)
+    progress: list[FileState | None] = []  # each file as it starts; None: all applied
     try:
         refuse_unfit_server(conn)
         with conn.cursor() as cur:
@@ -532,6 +566,7 @@ def up(target: Target, echo: Echo, options: UpOptions | None = None, root: Path 
         states = file_states(conn, target.database, root)
         problems = blocking_problems(states)
         problems += missing_problems(states, options.allow_missing, echo)
+        problems += made_without_up(conn, target.database, states)
         work, held_back = select_work(states, options.target)
         if problems:
             raise DeployError("refusing to deploy:\n  " + "\n  ".join(problems))
@@ -539,7 +574,7 @@ def up(target: Target, echo: Echo, options: UpOptions | None = None, root: Path 
         if options.backup_dir is not None:
             if work:
                 try:
-                    echo(f"backup: {backup.dump(target, conn, options.backup_dir)}")
+                    echo(f"backup: {backup.dump(target, conn, options.backup_dir, echo)}")
                 except backup.BackupError as exc:
                     raise DeployError(str(exc)) from None
             else:
@@ -548,6 +583,7 @@ def up(target: Target, echo: Echo, options: UpOptions | None = None, root: Path 
         if not work:
             echo("nothing to do: the database is up to date")
         for s in work:
+            progress.append(s)
             started = time.monotonic()
             count = len(s.file.statements) - s.resume_at
             if s.state == "changed" and s.attempt and s.attempt.checksum == s.file.checksum:
@@ -558,6 +594,7 @@ def up(target: Target, echo: Echo, options: UpOptions | None = None, root: Path 
                 apply_repeatable(conn, target.database, s, echo, options)
             how = f"resumed at statement {s.resume_at + 1}, " if s.resume_at else ""
             echo(f"applied {s.file.path} ({how}{count} statement(s), {_ms(started)} ms)")
+        progress.append(None)
         if work:
             echo(f"done: {len(work)} file(s) applied")
         if held_back:
@@ -565,11 +602,36 @@ def up(target: Target, echo: Echo, options: UpOptions | None = None, root: Path 
                  "(repeatable objects wait until every migration is applied)")
         if after is not None:
             after(conn)
-        for warning in server_checks.settings_warnings(conn, target.database):
+        for warning in preflight.settings_warnings(conn, target.database):
             echo(f"warning: {warning}")
         return len(work)
+    except KeyboardInterrupt:
+        raise DeployError(interrupted(progress), exit_code=130) from None
     finally:
         conn.close()  # also releases the deploy lock
+
+
+def interrupted(progress: list[FileState | None]) -> str:
+    """What a Ctrl-C left, from the files `up` had started (progress)."""
+    if not progress:
+        return "up was interrupted before it applied anything; no file was changed"
+    done = len(progress) - 1
+    current = progress[-1]
+    if current is None:
+        return (f"up was interrupted after applying all {done} file(s) (while granting roles "
+                "or checking settings); the next up finishes that")
+    f = current.file
+    if f.kind == "versioned":
+        where = (f"{f.path} was being applied: its statements are recorded in the history as "
+                 "each one commits, and the statement that was running may or may not have "
+                 "finished on the server; the next up marks the attempt interrupted and resumes "
+                 "at the first statement not recorded (accepting it if it had finished)")
+    else:
+        objects = ", ".join(f"{kind} {name}" for kind, name in f.created_objects) or "its object"
+        where = (f"{f.path} was being applied: {objects} may be missing or still the old version "
+                 "until the next up, which applies the file again whole")
+    return (f"up was interrupted: {done} file(s) were applied before it; {where}. "
+            "`ticketdb status` shows where it stopped; run `ticketdb up` again: it resumes")
 
 
 def missing_problems(states: list[FileState], allow: bool, echo: Echo) -> list[str]:
@@ -626,13 +688,25 @@ def read_plan(target: Target, root: Path = ROOT) -> tuple[list[FileState], str]:
 
 
 def read_states(target: Target, root: Path = ROOT) -> list[FileState]:
-    """The state of every file, read without writing anything (plan, status)."""
+    """The state of every file, read without writing anything (status). A file
+    that `up` refuses (it cannot be split, or reaches outside its database) is
+    listed as "refused", with the reason, among the others."""
+    files = versioned_files(root) + repeatable_files(root)
+    refused = scope.refusals(files)
     conn = open_existing(target)
     try:
-        return file_states(conn, target.database, root)
+        states = file_states(conn, target.database, root,
+                             [f for f in files if f.path not in refused])
     finally:
         if conn:
             conn.close()
+    # a refused file the history knows comes back from file_states as missing
+    known = {s.file.path: s for s in states if s.state != "missing"}
+    history_of = {s.file.path: s.attempt for s in states if s.state == "missing"}
+    listed = [known.get(f.path)
+              or FileState(f, "refused", history_of.get(f.path), 0, refused[f.path])
+              for f in files]
+    return listed + [s for s in states if s.state == "missing" and s.file.path not in refused]
 
 
 def open_existing(target: Target) -> Connection | None:

@@ -24,6 +24,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ticketdb.connection import Target, connect
+from ticketdb.errors import TicketdbError
 
 BATCH = 2_000  # tickets per commit
 WORKERS = 2  # connections loading tickets at once (the machines here have 2 cores)
@@ -136,7 +137,7 @@ def load(target: Target, tickets: int, *, seed: int = 42, console: Console | Non
     return counts
 
 
-class SampleError(Exception):
+class SampleError(TicketdbError):
     """sample cannot run here (exit 1)."""
 
 

@@ -75,6 +75,21 @@ def problems(files: Iterable[SqlFile]) -> list[str]:
     return out
 
 
+def refusals(files: Iterable[SqlFile]) -> dict[str, str]:
+    """{path: why up refuses it} for each file that cannot be split or
+    reaches outside its database (status lists them among the others)."""
+    out = {}
+    for f in files:
+        try:
+            found = problems([f])
+        except SourceError as exc:
+            found = [str(exc)]
+        if found:
+            out[f.path] = ("up refuses every file while this one is here: "
+                           + "; ".join(p.removeprefix(f"{f.path}").lstrip(": ") for p in found))
+    return out
+
+
 def checked_files(root: Path) -> list[SqlFile]:
     """Every file, in apply order, once none reaches outside its database;
     else SourceError listing each statement that would."""

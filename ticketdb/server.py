@@ -30,6 +30,7 @@ from pathlib import Path
 from mirakuru import TCPExecutor
 
 from ticketdb.connection import SQL_MODE, Target, client_options, from_url
+from ticketdb.errors import TicketdbError
 
 DEFAULT_IMAGE = "mysql:8.4"
 _SERVER_ARGS = [
@@ -42,7 +43,7 @@ _SERVER_ARGS = [
     "--max-connections=300",
     "--innodb-buffer-pool-size=512M",
     "--innodb-flush-log-at-trx-commit=2",
-    # MySQL 8's default; MariaDB's is 1 (see server_checks.settings_warnings)
+    # MySQL 8's default; MariaDB's is 1 (see preflight.settings_warnings)
     "--innodb-autoinc-lock-mode=2",
     "--log-bin=binlog",
     "--sync-binlog=0",
@@ -55,7 +56,7 @@ _FLAVOUR_ARGS = {
 }
 
 
-class ServerError(RuntimeError):
+class ServerError(TicketdbError):
     """No throwaway server could be started; the message says why."""
 
 

@@ -15,9 +15,14 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
+from ticketdb.errors import TicketdbError
 from ticketdb.splitter import SplitError, Statement, split
 
-ROOT = Path(__file__).resolve().parent.parent
+_PACKAGE = Path(__file__).resolve().parent
+# Where sql/, functions/, procedures/, triggers/, events/ (and .sqlfluff) are:
+# inside the package when it is installed from a wheel (pyproject.toml maps the
+# folders there), at the repository's root in a checkout or an editable install.
+ROOT = _PACKAGE if (_PACKAGE / "sql").is_dir() else _PACKAGE.parent
 
 # Repeatable folders in apply order: views may be used by routines, functions
 # by procedures, triggers and events call routines.
@@ -35,6 +40,8 @@ _CREATE_OBJECT = re.compile(
     r"(?:IF\s+NOT\s+EXISTS\s+)?(`[^`]+`|\w+)",
     re.IGNORECASE,
 )
+_CREATE_TABLE = re.compile(r"^CREATE\s+(?:TEMPORARY\s+)?TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?"
+                           r"(`[^`]+`|\w+)", re.IGNORECASE)
 _DROP_OBJECT = re.compile(
     r"^DROP\s+(PROCEDURE|FUNCTION|TRIGGER|EVENT|VIEW)\s+IF\s+EXISTS\s+(`[^`]+`|\w+)",
     re.IGNORECASE,
@@ -50,7 +57,7 @@ def plain(text: str) -> str:
 Kind = Literal["versioned", "repeatable"]
 
 
-class SourceError(ValueError):
+class SourceError(TicketdbError):
     """A file in the project cannot be used as it is."""
 
 
@@ -104,6 +111,16 @@ class SqlFile:
             m = _CREATE_OBJECT.match(plain(st.text))
             if m:
                 found.append((m.group(2).lower(), m.group(3).strip("`")))
+        return found
+
+    @cached_property
+    def created_tables(self) -> list[str]:
+        """Names of the tables the file's CREATE TABLE statements make."""
+        found = []
+        for st in self.statements:
+            m = _CREATE_TABLE.match(plain(st.text))
+            if m and "TEMPORARY" not in m.group(0).upper():
+                found.append(m.group(1).strip("`"))
         return found
 
     @cached_property

@@ -33,8 +33,10 @@ import bisect
 import re
 from dataclasses import dataclass
 
+from ticketdb.errors import TicketdbError
 
-class SplitError(ValueError):
+
+class SplitError(TicketdbError):
     """The text cannot be split: an unterminated string, comment or block."""
 
 

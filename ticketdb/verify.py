@@ -19,6 +19,7 @@ from pymysql.connections import Connection
 
 from ticketdb import history, migrate, scope
 from ticketdb.connection import COLLATION, Target, connect, reset_session
+from ticketdb.errors import TicketdbError
 from ticketdb.sources import ROOT, SqlFile
 
 Snapshot = dict[str, dict[tuple, tuple]]
@@ -278,7 +279,7 @@ def verify(target: Target, root: Path = ROOT) -> list[str]:
     files = scope.checked_files(root)  # before anything runs
     live_conn = migrate.open_existing(target)
     if live_conn is None:
-        raise RuntimeError(f"database {target.database} does not exist (run up)")
+        raise TicketdbError(f"database {target.database} does not exist (run up)", exit_code=2)
     try:
         differences = schema_differences(target, live_conn, files)
         differences += list(history_problems(live_conn, target.database, root))
@@ -315,8 +316,10 @@ def schema_differences(target: Target, live_conn: Connection, files: list[SqlFil
         ref_conn.close()
 
 
-class ReplicaError(RuntimeError):
+class ReplicaError(TicketdbError):
     """verify would write to a replica (exit 2)."""
+
+    exit_code = 2
 
 
 def refuse_replica(conn: Connection) -> None:

@@ -1,5 +1,5 @@
 """Issue 13: what `up` checks about the server before it changes anything,
-and the settings it warns about afterwards (ticketdb/server_checks.py)."""
+and the settings it warns about afterwards (ticketdb/preflight.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from support import execute, one, query
 from test_deploy import run, server_setting
 
-from ticketdb import history, server, server_checks, verify
+from ticketdb import history, preflight, server, verify
 from ticketdb.connection import Target, connect
 
 PASSWORD = "probe-" + secrets.token_hex(4)
@@ -94,15 +94,15 @@ def test_up_refuses_an_account_without_the_trigger_privilege(empty_db, deployer)
     ("11.4.4-MariaDB-ubu2404", False, False),
 ])
 def test_version_floor(version, refused, warned):
-    v = server_checks.parse_version(version)
-    assert (server_checks.version_refusal(v) is not None) == refused
-    assert (server_checks.version_warning(v) is not None) == warned
+    v = preflight.parse_version(version)
+    assert (preflight.version_refusal(v) is not None) == refused
+    assert (preflight.version_warning(v) is not None) == warned
 
 
 def test_this_server_is_above_the_floor(conn):
-    v = server_checks.server_version(conn)
+    v = preflight.server_version(conn)
     assert v.number > (0, 0, 0)
-    assert server_checks.version_refusal(v) is None
+    assert preflight.version_refusal(v) is None
 
 
 def test_up_warns_when_binlog_format_is_not_row(fresh_db):
@@ -117,7 +117,7 @@ def test_up_enables_events_disabled_as_on_a_replica(fresh_db, fresh_conn):
     (REPLICA_SIDE_DISABLED from MySQL 8.2): escalation and alerts stop
     silently. up (which refuses a read-only server) re-creates the project's
     events enabled, saying why, and warns about any other event left so."""
-    mariadb = server_checks.server_version(fresh_conn).mariadb
+    mariadb = preflight.server_version(fresh_conn).mariadb
     disable = "DISABLE ON SLAVE" if mariadb else "DISABLE ON REPLICA"
     execute(fresh_conn, f"ALTER EVENT ev_generate_alerts {disable}")
     execute(fresh_conn, f"CREATE EVENT ev_site_local ON SCHEDULE EVERY 1 DAY {disable} DO SELECT 1")

@@ -1,0 +1,5 @@
+"""`python -m ticketdb`: the `ticketdb` command."""
+
+from ticketdb.cli import main
+
+main()
