@@ -5,12 +5,16 @@
 -- cluster the lease is certified cluster-wide before the job runs, and a
 -- certification conflict on taking it only means that another node has it.
 -- The lease expires at lease_until when its holder dies, so the job goes on
--- elsewhere. slot_start is the start of the schedule period last run: each
--- period runs once, whichever node's event fires first.
+-- elsewhere; on the holder's own node a dead holder is seen at once: while
+-- it lives the holder also holds GET_LOCK(beacon), a random name stored only
+-- here, which the server frees when the session ends or the server stops.
+-- slot_start is the start of the schedule period last run: each period runs
+-- once, whichever node's event fires first.
 CREATE TABLE ticketdb_job_leases (
     job VARCHAR(64) NOT NULL,
     holder VARCHAR(255) NULL,
     lease_until DATETIME(6) NOT NULL DEFAULT '1970-01-01 00:00:00.000000',
+    beacon VARCHAR(64) NULL,
     lease_seconds INT UNSIGNED NOT NULL,
     slot_start DATETIME NULL,
     taken_at DATETIME(6) NULL,
