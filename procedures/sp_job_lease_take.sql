@@ -56,7 +56,16 @@ BEGIN
     DECLARE v_dead BOOLEAN DEFAULT FALSE;
     DECLARE v_rows INT DEFAULT 0;
     DECLARE v_locked INT DEFAULT 0;
-    DECLARE EXIT HANDLER FOR 1205, 1213
+    -- A lock wait that ran out, or a certification conflict (Galera).
+    DECLARE EXIT HANDLER FOR 1205
+    BEGIN
+        ROLLBACK;
+        IF v_locked = 1 THEN
+            DO RELEASE_LOCK(v_beacon);
+        END IF;
+        SET out_taken = -1;
+    END;
+    DECLARE EXIT HANDLER FOR 1213
     BEGIN
         ROLLBACK;
         IF v_locked = 1 THEN
@@ -69,9 +78,9 @@ BEGIN
     SET v_beacon = CONCAT('ticketdb.lease.', MD5(CONCAT(RAND(), v_holder, v_now)));
     START TRANSACTION;
     SELECT
-        MAX(holder),
-        MAX(lease_until),
-        MAX(beacon)
+        MAX(holder) AS holder,
+        MAX(lease_until) AS lease_until,
+        MAX(beacon) AS beacon
     INTO v_was, v_until, v_old_beacon
     FROM ticketdb_job_leases
     WHERE job = in_job

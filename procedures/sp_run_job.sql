@@ -65,7 +65,10 @@ BEGIN
         IF @@global.read_only <> 0 THEN
             LEAVE job;
         END IF;
-        IF NOT EXISTS (SELECT 1 FROM ticketdb_job_leases WHERE job = in_job) THEN
+        IF NOT EXISTS (
+            SELECT 1 FROM ticketdb_job_leases
+            WHERE job = in_job
+        ) THEN
             SET v_message = CONCAT('ticketdb: sp_run_job: unknown job ', COALESCE(in_job, 'NULL'));
             SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = v_message;
         END IF;
@@ -73,9 +76,9 @@ BEGIN
         -- The current period of the event's own schedule (its STARTS plus
         -- whole intervals): every node's event computes the same one.
         SELECT
-            MAX(e.starts),
-            MAX(e.interval_value),
-            MAX(e.interval_field)
+            MAX(e.starts) AS starts,
+            MAX(e.interval_value) AS interval_value,
+            MAX(e.interval_field) AS interval_field
         INTO v_starts, v_value, v_field
         FROM information_schema.events AS e
         WHERE e.event_schema = DATABASE() AND e.event_name = CONCAT('ev_', in_job);
@@ -94,7 +97,11 @@ BEGIN
 
         CALL sp_job_lease_take(in_job, v_slot, v_taken);
         IF v_taken <> 1 THEN
-            SELECT holder, lease_until, slot_start INTO v_other, v_until, v_last
+            SELECT
+                holder,
+                lease_until,
+                slot_start
+            INTO v_other, v_until, v_last
             FROM ticketdb_job_leases
             WHERE job = in_job;
             -- Not taken because the previous run still holds it: say so. (A
@@ -163,7 +170,9 @@ BEGIN
             ELSEIF in_job = 'generate_alerts' THEN
                 SELECT COALESCE(MAX(alert_id), 0) INTO v_mark FROM ticket_alerts;
                 CALL sp_generate_alerts(60);
-                SELECT COUNT(*) INTO v_rows FROM ticket_alerts WHERE alert_id > v_mark;
+                SELECT COUNT(*) INTO v_rows
+                FROM ticket_alerts
+                WHERE alert_id > v_mark;
             ELSEIF in_job = 'snapshot_urgent_tickets' THEN
                 CALL sp_snapshot_urgent_tickets(DATE(v_now));
                 SELECT COUNT(*) INTO v_rows
