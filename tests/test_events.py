@@ -56,10 +56,12 @@ def test_events_do_nothing_on_a_read_only_server(fresh_db, fresh_conn):
     admin = connect(fresh_db)
     try:
         execute(admin, "SET GLOBAL read_only = ON")
+        recorded = one(c, "SELECT COUNT(*) FROM ticketdb_job_runs")
         execute(c, "ALTER EVENT ev_generate_alerts ON SCHEDULE EVERY 1 SECOND")
         time.sleep(3.5)
         assert one(c, "SELECT COUNT(*) FROM ticket_alerts") == 0, "an event wrote on a replica"
-        assert one(c, "SELECT COUNT(*) FROM ticketdb_job_runs") == 0, "a replica recorded a run"
+        assert one(c, "SELECT COUNT(*) FROM ticketdb_job_runs") == recorded, \
+            "a replica recorded a run"
     finally:
         execute(admin, "SET GLOBAL read_only = OFF")
         admin.close()
