@@ -182,6 +182,9 @@ def test_rights(fresh_db, fresh_conn, scheduler_off):
             if kind != "reporting":
                 assert [r["action_type"] for r in trace(login, tid)] == ["assign", "reply",
                                                                         "reply"]
+            else:  # granted table by table: the archives up --roles found
+                assert one(login, f"SELECT COUNT(*) FROM `{name}`") > 0
+                expect_error(login, "SELECT * FROM ticket_log_archives", code=1142)
             login.close()
         assert call(connect(logins["supervisor"]), "sp_verify_audit_trail", None) == []
         assert call(connect(logins["reporting"]), "sp_verify_audit_trail", tid) == []
