@@ -30,7 +30,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from ticketdb import __version__, adopt, connection, lint, migrate, roles, sample, verify
+from ticketdb import __version__, adopt, connection, jobs, lint, migrate, roles, sample, verify
 from ticketdb.connection import ConnectionSettingsError, Target
 from ticketdb.errors import TicketdbError, as_error
 from ticketdb.sources import ROOT, wire
@@ -271,10 +271,25 @@ def status(obj: Context, as_json: bool, check: bool) -> None:
                           "" if r["execution_ms"] is None else str(r["execution_ms"]),
                           Text(r["note"]))
         console.print(table)
+    job_problems = jobs.check(target) if check else []
+    for problem in job_problems:
+        err_console.print(f"status --check: {problem}", markup=False, soft_wrap=True)
     if check and not_ready:
         err_console.print(f"status --check: {len(not_ready)} file(s) not applied as they are",
                           markup=False)
+    if check and (not_ready or job_problems):
         sys.exit(1)
+
+
+@cli.command("jobs")
+@connection_options
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_obj
+@handled
+def jobs_cmd(obj: Context, as_json: bool) -> None:
+    """Each scheduled job: schedule, last run, last success, last failure, and
+    whether the event scheduler is ON and the job's event enabled."""
+    jobs.show(obj.target(), console, as_json)
 
 
 @cli.command()
