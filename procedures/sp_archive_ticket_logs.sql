@@ -20,7 +20,7 @@ a server that dies, leaves every row in exactly one table, and the next run
 goes on. The rows keep their log_id and hash. Refuses a month later than the
 current one (UTC), an archive whose columns differ from ticket_logs, and a
 second run while one is going. Returns one row per archive it moved rows
-into: table_name, rows_moved. Commits; call it outside a transaction. Run
+into: table_name, rows_moved. A batch job: it runs its own transactions and commits, and refuses to run inside a caller''s open transaction. Run
 monthly by ev_archive_ticket_logs. Uses the session variable @ticketdb_sql.
 
 Parameters
@@ -42,10 +42,18 @@ BEGIN
     DECLARE v_deleted INT;
     DECLARE v_table VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
     DECLARE v_message VARCHAR(128) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
+    DECLARE v_outer BOOLEAN DEFAULT FALSE;
     -- One run at a time per database; at most 64 characters, whatever the name.
     DECLARE v_lock VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci DEFAULT CONCAT(
         'ticketdb.', LEFT(DATABASE(), 24), '.', LEFT(MD5(DATABASE()), 8), '.archive'
     );
+
+    CALL sp_caller_transaction_open(v_outer);
+    IF v_outer THEN
+        SIGNAL SQLSTATE '45000'
+            SET MESSAGE_TEXT
+            = 'ticketdb: sp_archive_ticket_logs commits its own work: call it outside a transaction';
+    END IF;
 
     IF in_before IS NULL THEN
         SIGNAL SQLSTATE '45000'

@@ -66,6 +66,17 @@ def agent(conn: Connection, active: bool = True, name: str | None = None) -> int
         return cur.lastrowid
 
 
+def bind_login(conn: Connection, agent_id: int, user: str | None = None) -> None:
+    """Bind a login (by user name; default: this connection's own) to an
+    agent in agent_logins, as an admin does (V037)."""
+    with conn.cursor() as cur:
+        if user is None:
+            cur.execute("SELECT SUBSTRING_INDEX(SESSION_USER(), '@', 1)")
+            user = cur.fetchone()[0]
+        cur.execute("INSERT INTO agent_logins (login_user, agent_id) VALUES (%s, %s) "
+                    "ON DUPLICATE KEY UPDATE agent_id = VALUES(agent_id)", (user, agent_id))
+
+
 def ticket(conn: Connection, priority: str = "medium", age: timedelta = timedelta(0),
            customer_id: int | None = None, subject: str = "Cannot log in") -> int:
     cid = customer_id or customer(conn)
