@@ -41,6 +41,7 @@ BEGIN
     DECLARE v_outer BOOLEAN DEFAULT FALSE;
     DECLARE v_attempt INT DEFAULT 0;
     DECLARE v_retry BOOLEAN DEFAULT FALSE;
+    DECLARE v_locked INT UNSIGNED;
 
     IF in_agent_id IS NULL THEN
         SET v_message = CONCAT(
@@ -91,6 +92,12 @@ BEGIN
                 );
                 SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = v_message;
             END IF;
+            -- Every lock the flow trigger takes, taken here first: a deadlock
+            -- inside a trigger is a fatal sub-statement error no handler can
+            -- catch (so it could not be retried); here it can.
+            SELECT agent_id INTO v_locked FROM agents
+            WHERE agent_id = in_agent_id
+            LOCK IN SHARE MODE;
 
             INSERT INTO ticket_logs (ticket_id, action_type, agent_id)
             VALUES (in_ticket_id, IF(v_agent IS NULL, 'assign', 'transfer'), in_agent_id);

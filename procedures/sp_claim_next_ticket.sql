@@ -86,6 +86,12 @@ BEGIN
             ELSE
                 START TRANSACTION;
             END IF;
+            -- The agent row the flow trigger locks, taken here first: a
+            -- deadlock inside a trigger is a fatal sub-statement error no
+            -- handler can catch (so it could not be retried); here it can.
+            SELECT is_active INTO v_active FROM agents
+            WHERE agent_id = in_agent_id
+            LOCK IN SHARE MODE;
             SELECT ticket_id INTO v_ticket
             FROM service_tickets
             WHERE current_status = 'pending' AND assigned_agent_id IS NULL
