@@ -208,16 +208,16 @@ def old_history(conn: Connection, months: int, tickets: int = 1, per_month: int 
 @contextmanager
 def role_logins(db: Target) -> Iterator[dict[str, Target]]:
     """`up --roles`, then one real login per role (agent, supervisor,
-    reporting), each with only its role; dropped afterwards."""
+    reporting, app), each with only its role; dropped afterwards."""
     result = subprocess.run([sys.executable, str(ROOT / "deploy.py"), "--url", db.url(), "up",
                              "--roles"], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
-    for kind in ("agent", "supervisor", "reporting"):
+    for kind in ("agent", "supervisor", "reporting", "app"):
         assert f"role {db.database}_{kind}:" in result.stdout
     admin = connect(db)
     made = {}
     try:
-        for kind in ("agent", "supervisor", "reporting"):
+        for kind in ("agent", "supervisor", "reporting", "app"):
             user, password = f"u_{kind}_{secrets.token_hex(3)}", secrets.token_urlsafe(12)
             execute(admin, f"CREATE USER '{user}'@'%' IDENTIFIED BY '{password}'")
             roles.grant_role(admin, f"{db.database}_{kind}", user)

@@ -1,4 +1,5 @@
-"""`deploy.py up --roles`: the three roles of CONTRACT §7, named after the database.
+"""`deploy.py up --roles`: the three roles of CONTRACT §7, named after the
+database, and `<db>_app` of CONTRACT §9 (its grants are in app_role.py).
 
   <db>_reporting   read-only: SELECT on every table (the monthly archives
                    ticket_logs_YYYYMM included), EXECUTE on the reports and on
@@ -32,6 +33,8 @@ import re
 
 from pymysql.connections import Connection
 
+from ticketdb import app_role
+
 REPORTS = ("sp_overdue_report", "sp_agent_efficiency", "sp_ticket_trace",
            "sp_satisfaction_report")
 AUDIT = ("sp_verify_audit_trail",)
@@ -48,7 +51,7 @@ AGENT_INSERTS = ("ticket_logs", "messages", "interactions", "service_tickets", "
 
 
 def role_names(database: str) -> dict[str, str]:
-    names = {kind: f"{database}_{kind}" for kind in ("agent", "supervisor", "reporting")}
+    names = {kind: f"{database}_{kind}" for kind in ("agent", "supervisor", "reporting", "app")}
     too_long = [n for n in names.values() if len(n) > 32]
     if too_long:
         raise ValueError(f"role name {too_long[0]} is longer than 32 characters: "
@@ -78,7 +81,8 @@ def grants(database: str) -> dict[str, list[str]]:
         f"UPDATE (sent_at) ON {db}.`ticket_alerts`",
     ]
     supervisor += [f"EXECUTE ON PROCEDURE {db}.`{p}`" for p in SUPERVISOR_PROCEDURES]
-    return {"reporting": reporting, "agent": agent, "supervisor": supervisor}
+    return {"reporting": reporting, "agent": agent, "supervisor": supervisor,
+            "app": app_role.grants(database)}
 
 
 def apply(conn: Connection, database: str) -> list[str]:
