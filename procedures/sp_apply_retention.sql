@@ -50,7 +50,7 @@ BEGIN
     IF v_outer THEN
         SIGNAL SQLSTATE '45000'
             SET MESSAGE_TEXT
-            = 'ticketdb: sp_apply_retention commits its own work: call it outside a transaction';
+            = 'ticketdb: sp_apply_retention commits: call it outside a transaction';
     END IF;
 
     BEGIN

@@ -52,7 +52,7 @@ BEGIN
     IF v_outer THEN
         SIGNAL SQLSTATE '45000'
             SET MESSAGE_TEXT
-            = 'ticketdb: sp_archive_ticket_logs commits its own work: call it outside a transaction';
+            = 'ticketdb: sp_archive_ticket_logs commits: call it outside a transaction';
     END IF;
 
     IF in_before IS NULL THEN

@@ -1,3 +1,5 @@
+-- The linter's MySQL grammar cannot parse SAVEPOINT statements:
+-- sqlfluff:ignore:parsing
 DROP PROCEDURE IF EXISTS sp_assign_ticket;
 
 DELIMITER $$
@@ -34,8 +36,8 @@ Example
 -----------
 CALL sp_assign_ticket(42, 7);
 '
-BEGIN
-    DECLARE v_status VARCHAR(20) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
+BEGIN  -- noqa: LT02
+    DECLARE v_status VARCHAR(20) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;  -- noqa: LT02
     DECLARE v_agent INT UNSIGNED;
     DECLARE v_message VARCHAR(128) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
     DECLARE v_outer BOOLEAN DEFAULT FALSE;

@@ -36,8 +36,8 @@ Example
 CALL sp_claim_next_ticket(7, @ticket);
 SELECT @ticket;
 '
-BEGIN
-    DECLARE v_ticket BIGINT UNSIGNED DEFAULT NULL;
+BEGIN  -- noqa: LT02
+    DECLARE v_ticket BIGINT UNSIGNED DEFAULT NULL;  -- noqa: LT02
     DECLARE v_active TINYINT;
     DECLARE v_attempt INT DEFAULT 0;
     DECLARE v_deadlocked BOOLEAN DEFAULT FALSE;

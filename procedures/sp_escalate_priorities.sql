@@ -63,7 +63,7 @@ BEGIN
     IF v_outer THEN
         SIGNAL SQLSTATE '45000'
             SET MESSAGE_TEXT
-            = 'ticketdb: sp_escalate_priorities commits its own work: call it outside a transaction';
+            = 'ticketdb: sp_escalate_priorities commits: call it outside a transaction';
     END IF;
 
     DROP TEMPORARY TABLE IF EXISTS tmp_ticketdb_escalation;

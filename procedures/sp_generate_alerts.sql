@@ -47,7 +47,7 @@ BEGIN
     IF v_outer THEN
         SIGNAL SQLSTATE '45000'
             SET MESSAGE_TEXT
-            = 'ticketdb: sp_generate_alerts commits its own work: call it outside a transaction';
+            = 'ticketdb: sp_generate_alerts commits: call it outside a transaction';
     END IF;
 
     BEGIN

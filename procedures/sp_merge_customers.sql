@@ -1,3 +1,5 @@
+-- The linter's MySQL grammar cannot parse SAVEPOINT statements:
+-- sqlfluff:ignore:parsing
 DROP PROCEDURE IF EXISTS sp_merge_customers;
 
 DELIMITER $$
@@ -37,8 +39,8 @@ Example
 -----------
 CALL sp_merge_customers(17, 4242, 3);
 '
-BEGIN
-    DECLARE v_found INT DEFAULT 0;
+BEGIN  -- noqa: LT02
+    DECLARE v_found INT DEFAULT 0;  -- noqa: LT02
     DECLARE v_merge_id INT UNSIGNED;
     DECLARE v_active TINYINT;
     DECLARE v_claimed INT UNSIGNED;

@@ -53,7 +53,7 @@ BEGIN
     IF v_outer THEN
         SIGNAL SQLSTATE '45000'
             SET MESSAGE_TEXT
-            = 'ticketdb: sp_snapshot_urgent_tickets commits its own work: call it outside a transaction';
+            = 'ticketdb: sp_snapshot_urgent_tickets commits: call it outside a transaction';
     END IF;
     SET v_end = in_date + INTERVAL 1 DAY;
 

@@ -14,6 +14,8 @@ BEFORE UPDATE ON ticket_ratings
 FOR EACH ROW
 BEGIN
     DECLARE v_message VARCHAR(128) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
+    DECLARE v_from INT UNSIGNED DEFAULT OLD.customer_id;
+    DECLARE v_to INT UNSIGNED DEFAULT NEW.customer_id;
     IF NOT (
         NEW.rating_id = OLD.rating_id
         AND NEW.ticket_id = OLD.ticket_id
@@ -26,8 +28,8 @@ BEGIN
         AND EXISTS (
             SELECT 1 FROM customer_merges AS m
             WHERE
-                m.dropped_customer_id = OLD.customer_id
-                AND m.kept_customer_id = NEW.customer_id
+                m.dropped_customer_id = v_from
+                AND m.kept_customer_id = v_to
         )
     ) THEN
         SET v_message = CONCAT(
