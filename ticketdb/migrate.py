@@ -194,6 +194,9 @@ def _state(f: SqlFile, a: history.Attempt | None,
                 return FileState(f, "changed", a, 0, "changed in the database since applied ("
                                  + "; ".join(drift) + "): up re-applies it")
             note = f"resolved by hand: {a.error_message}" if a.state == "resolved" else ""
+            if f.kind == "repeatable" and unreadable_bodies(f, live or {}):
+                note = ("body not compared: this account is not the routine's definer and "
+                        "may not read it (see docs/api.md)")
             return FileState(f, "applied", a, len(f.statements), note)
         if f.kind == "repeatable":
             return FileState(f, "changed", a, 0, "file changed since applied: up re-applies it")
@@ -224,6 +227,13 @@ def _state(f: SqlFile, a: history.Attempt | None,
             f"since: put them back as they were (fix statement {done + 1} or later only)",
         )
     return FileState(f, "failed", a, done, where)
+
+
+def unreadable_bodies(f: SqlFile, live: dict[tuple[str, str], str]) -> list[str]:
+    """The file's routines whose body the server hides from this account."""
+    return [name for kind, name in f.created_objects
+            if history.parse_fields(live.get((kind, name.lower()), "")).get("body")
+            == history.UNREADABLE]
 
 
 def changed_by_hand(f: SqlFile, a: history.Attempt, live: dict[tuple[str, str], str],
