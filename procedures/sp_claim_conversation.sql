@@ -15,7 +15,10 @@ Claims an unclaimed chat conversation that is not closed (status open or
 pending) for an agent with one conditional UPDATE, so of two agents racing
 for it exactly one wins. Returns one row: claimed, 1 when this agent got it
 and 0 when it was already taken or is closed. An unknown conversation or an
-inactive agent is refused with a ticketdb: error.
+inactive agent is refused with a ticketdb: error. Transactions: it never
+commits or rolls back; inside the caller''s open transaction its UPDATE is
+part of it (and the claim stays locked until the caller commits), outside
+one the UPDATE commits alone.
 
 Parameters
 -----------

@@ -14,6 +14,8 @@ Description
 Marks as read the messages the other side sent in a conversation: an agent
 reading marks the customer''s messages, a customer reading marks the
 agents''. Returns one row: marked, the number of messages newly marked.
+Transactions: it never commits or rolls back; inside the caller''s open
+transaction its UPDATE is part of it, outside one it commits alone.
 
 Parameters
 -----------
