@@ -14,8 +14,8 @@ Description
 -----------
 Merges customer in_drop into in_keep, in one transaction: every ticket,
 interaction and conversation of in_drop (and its side of the chat messages)
-moves to in_keep, a row in customer_merges records who merged, when, what
-in_drop was and how much moved, and in_drop is removed. Refused, with
+moves to in_keep (its orders too), a row in customer_merges records who
+merged, when, what in_drop was and how much moved, and in_drop is removed. Refused, with
 nothing changed: the same id twice, an unknown customer, an agent that is
 not active, or an open conversation of in_drop claimed by another agent
 than in_agent. Returns one row: merge_id and the counts moved. Commits its
@@ -118,6 +118,10 @@ BEGIN
         SET customer_id = in_keep
         WHERE customer_id = in_drop;
         SET v_conversations = ROW_COUNT();
+        -- orders follow the customer (their spend counts for in_keep's tier)
+        UPDATE customer_orders
+        SET customer_id = in_keep
+        WHERE customer_id = in_drop;
 
         INSERT INTO customer_merges (
             dropped_customer_id, dropped_name, dropped_email, dropped_phone,
