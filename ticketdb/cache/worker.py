@@ -42,7 +42,10 @@ TABLES = ["customers", "service_tickets", "ticket_alerts"]
 EVENTS = [MariadbGtidEvent, GtidEvent, XidEvent, QueryEvent, RotateEvent, HeartbeatLogEvent,
           WriteRowsEvent, UpdateRowsEvent, DeleteRowsEvent]
 PURGED = 1236  # the server no longer has the binlog of our position
-HEARTBEAT_S = 1.0
+HEARTBEAT_S = 1.0  # lease renewal
+IDLE_S = 0.1  # the server's heartbeat when it has nothing to send: flushes a batch
+FLUSH_S = 0.02  # a batch waits at most this long for more transactions
+MAX_OPS = 3000  # or until it holds this many ops
 SWEEP_S = 5.0  # alerts are also looked for this often, whatever the binlog says
 
 
@@ -63,6 +66,9 @@ class Worker:
         self.last_beat = 0.0
         self.last_sweep = 0.0
         self.must_rebuild = False
+        self.pending: list[str] = []  # ops of committed transactions not yet in Redis
+        self.pending_since = self.event_time = self.last_flush = 0.0
+        self.dirty = False  # the position is ahead of the one in Redis
 
     # ---- the process ----------------------------------------------------
 
@@ -99,13 +105,13 @@ class Worker:
                         self.must_rebuild = True
                         continue
                     self._retry(f"database: {_text(exc)}", backoff)
-                    backoff = min(backoff * 2, 5)
+                    backoff = min(backoff * 2, 2)
                 except (pymysql.MySQLError, OSError, EOFError) as exc:
                     self._retry(f"database: {_text(exc)}", backoff)
-                    backoff = min(backoff * 2, 5)
+                    backoff = min(backoff * 2, 2)
                 except redis.RedisError as exc:
                     self._retry(f"redis: {exc}", backoff)
-                    backoff = min(backoff * 2, 5)
+                    backoff = min(backoff * 2, 2)
         finally:
             self._close_db()
             with contextlib.suppress(redis.RedisError):
@@ -190,58 +196,67 @@ class Worker:
             connection_settings=settings, server_id=self.server_id, blocking=True,
             resume_stream=True, auto_position=str(self.pos), is_mariadb=self.info.mariadb,
             only_schemas=[t.database], only_tables=TABLES, only_events=EVENTS,
-            slave_heartbeat=HEARTBEAT_S, enable_logging=False)
+            slave_heartbeat=IDLE_S, enable_logging=False)
 
     def _follow(self) -> None:
-        assert self.pos is not None
+        """Read the binlog until stopped. Transactions are applied in memory
+        at their commit and written to Redis in batches (one script call:
+        their ops and the position after the last of them) when 20 ms have
+        passed, many ops are waiting, or the server is idle (its heartbeat)."""
+        assert self.pos is not None and self.info is not None
         stream = self._stream()
         if self.on_ready:
             self.on_ready()
         gtid: str | None = None
         skipping = False
         rows: list[tuple[str, type, list[dict]]] = []  # the transaction's rows, for its commit
-        event_time = 0.0
-        alerts_seen = False
-        unsaved = False  # the position moved past transactions that wrote nothing here
+        self.pending, self.pending_since, self.dirty = [], 0.0, False
+        self.event_time, self.last_flush = 0.0, time.monotonic()
         try:
             while not self.stopping.is_set():
                 self._beat()
                 event = stream.fetchone()
-                if event is None:
-                    continue
                 if isinstance(event, (MariadbGtidEvent, GtidEvent)):
                     gtid, skipping, rows = event.gtid, self.pos.covers(event.gtid), []
-                    event_time = float(event.timestamp)
+                    self.event_time = float(event.timestamp)
                 elif isinstance(event, (WriteRowsEvent, UpdateRowsEvent, DeleteRowsEvent)):
                     if gtid and not skipping:
-                        alerts_seen |= event.table == "ticket_alerts"
                         rows.append((event.table, type(event), event.rows))
                 elif isinstance(event, (XidEvent, QueryEvent)):
                     if isinstance(event, QueryEvent) and _query(event) == "BEGIN":
                         continue
                     if gtid and not skipping:
-                        after = position.parse(str(self.pos), self.info.mariadb)
-                        after.advance(gtid)
-                        ops = self._ops(rows)
-                        if ops:
-                            self.store.apply(ops, str(after), event_time)
-                            unsaved = False
-                        else:
-                            unsaved = True
-                        self.pos = after
-                        stream.auto_position = str(after)  # the library's own reconnects
+                        self._commit(gtid, rows)
+                        stream.auto_position = str(self.pos)  # the library's own reconnects
                     gtid, rows = None, []
-                    if alerts_seen:
-                        alerts.publish_pending(self._db(), self.redis)
-                        alerts_seen = False
-                elif isinstance(event, HeartbeatLogEvent) and unsaved and gtid is None:
-                    self.store.apply([], str(self.pos), event_time)
-                    unsaved = False
+                now = time.monotonic()
+                if self.dirty and (isinstance(event, HeartbeatLogEvent)
+                                   or (self.pending and now - self.pending_since >= FLUSH_S)
+                                   or now - self.last_flush >= 1):
+                    self._flush()
         finally:
-            if unsaved and gtid is None:
+            if self.dirty:
                 with contextlib.suppress(redis.RedisError, LeaseLost, StateGone):
-                    self.store.apply([], str(self.pos), event_time)
+                    self._flush()
             stream.close()
+
+    def _commit(self, gtid: str, rows: list[tuple[str, type, list[dict]]]) -> None:
+        assert self.pos is not None and self.info is not None
+        after = position.parse(str(self.pos), self.info.mariadb)
+        after.advance(gtid)
+        ops = self._ops(rows)
+        if ops and not self.pending:
+            self.pending_since = time.monotonic()
+        self.pending += ops
+        self.pos, self.dirty = after, True
+        if len(self.pending) >= MAX_OPS:
+            self._flush()
+        if any(table == "ticket_alerts" for table, _kind, _rows in rows):
+            alerts.publish_pending(self._db(), self.redis)
+
+    def _flush(self) -> None:
+        self.store.apply(self.pending, str(self.pos), self.event_time)
+        self.pending, self.dirty, self.last_flush = [], False, time.monotonic()
 
     def _beat(self) -> None:
         now = time.monotonic()
