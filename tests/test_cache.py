@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from datetime import timedelta
 
+import pymysql
 import pytest
 import redis
 from cache_support import (
@@ -242,3 +243,35 @@ def test_the_cli_runs_reports_status_stops_on_sigterm_and_shows_no_password(cach
         execute(admin, f"DROP USER IF EXISTS '{user}'@'%'")
         admin.close()
         redis_srv.stop()
+
+
+def test_an_alert_published_but_not_marked_sent_is_not_published_again(cache_db, redis_server):
+    """The database refuses the sent_at UPDATE (here: a login without the
+    grant, as a DB going away would); each retry finds the entry already in
+    the stream and adds none."""
+    from ticketdb.cache import alerts
+
+    admin = connect(cache_db)
+    r = redis.Redis.from_url(redis_server.url)
+    user = "alerts_nomark"
+    try:
+        execute(admin, f"CREATE USER '{user}'@'%' IDENTIFIED BY 'x-Secret-1'")
+        execute(admin, f"GRANT SELECT ON `{cache_db.database}`.* TO '{user}'@'%'")
+        ticket(admin, "urgent", age=timedelta(hours=3))
+        ticket(admin, "urgent", age=timedelta(hours=5))
+        call(admin, "sp_generate_alerts", 60)
+        ids = sorted(row[0] for row in query(admin, "SELECT alert_id FROM ticket_alerts"))
+        login = connect(Target(host=cache_db.host, port=cache_db.port, user=user,
+                               password="x-Secret-1", database=cache_db.database))
+        for _ in range(2):
+            with pytest.raises(pymysql.err.OperationalError) as err:
+                alerts.publish_pending(login, r)
+            assert err.value.args[0] == 1142  # UPDATE denied
+        assert sorted(int(f[b"alert_id"]) for _i, f in r.xrange(keys.ALERTS)) == ids
+        assert alerts.publish_pending(admin, r) == 2
+        assert sorted(int(f[b"alert_id"]) for _i, f in r.xrange(keys.ALERTS)) == ids
+        assert one(admin, "SELECT COUNT(*) FROM ticket_alerts WHERE sent_at IS NULL") == 0
+        login.close()
+    finally:
+        execute(admin, f"DROP USER IF EXISTS '{user}'@'%'")
+        admin.close()
