@@ -13,8 +13,8 @@ customer_orders (ordered_at in [now - 12 months, now], UTC) add up to at
 least the setting vip_annual_spend becomes vip, one below it becomes
 standard. Only customers with tier_source = spend are touched: a manual
 override (sp_set_customer_tier) is respected. Set-based: one UPDATE for
-the upgrades (the spend read from the index on customer_id, ordered_at,
-amount in one pass) and one for the downgrades (each current vip summed by
+the upgrades (the spend of every customer read from the index on
+customer_id, ordered_at, amount in one pass, joined) and one for the downgrades (each current vip summed by
 that index); rows whose tier is already right are not written. Every change
 is recorded in customer_tier_changes with the spend in its reason (by the
 trigger trg_customers_after_update). Runs at READ COMMITTED in its own
@@ -58,28 +58,27 @@ BEGIN
                 SET MESSAGE_TEXT
                 = 'ticketdb: sp_refresh_customer_tiers: setting vip_annual_spend is below 1';
         END IF;
-        UPDATE customers AS c
+        -- The spend of every customer in one pass over the index (customer_id,
+        -- ordered_at, amount), joined as a derived table: an IN (subquery) in a
+        -- single-table UPDATE is run again for every customer on MariaDB.
+        UPDATE customers AS c, (
+            SELECT
+                o.customer_id,
+                SUM(o.amount) AS spend
+            FROM customer_orders AS o
+            WHERE o.ordered_at >= v_from AND o.ordered_at <= v_now
+            GROUP BY o.customer_id
+            HAVING SUM(o.amount) >= v_threshold
+        ) AS s
         SET
             c.tier = 'vip',
             c.tier_reason = CONCAT(
-                'sp_refresh_customer_tiers: 12-month spend ',
-                (
-                    SELECT SUM(o.amount) FROM customer_orders AS o
-                    WHERE
-                        o.customer_id = c.customer_id
-                        AND o.ordered_at >= v_from AND o.ordered_at <= v_now
-                ),
+                'sp_refresh_customer_tiers: 12-month spend ', s.spend,
                 ' >= vip_annual_spend ', v_threshold
             )
         WHERE
-            c.tier = 'standard' AND c.tier_source = 'spend'
-            AND c.customer_id IN (
-                -- one pass over the index (customer_id, ordered_at, amount)
-                SELECT o.customer_id FROM customer_orders AS o
-                WHERE o.ordered_at >= v_from AND o.ordered_at <= v_now
-                GROUP BY o.customer_id
-                HAVING SUM(o.amount) >= v_threshold
-            );
+            c.customer_id = s.customer_id
+            AND c.tier = 'standard' AND c.tier_source = 'spend';
         SET v_upgraded = ROW_COUNT();
 
         UPDATE customers AS c
