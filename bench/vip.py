@@ -164,6 +164,7 @@ def _lag_run(db: Target, redis_url: str, vips: list[int], rate: float, seconds: 
     a watcher notes when each appears in its customer's set."""
     pending: queue.Queue = queue.Queue()
     lags: list[float] = []
+    issued_at: list[int] = []
     stop = threading.Event()
 
     def mover(share: float) -> None:
@@ -177,6 +178,7 @@ def _lag_run(db: Target, redis_url: str, vips: list[int], rate: float, seconds: 
                 cur.execute("INSERT INTO service_tickets (customer_id, subject) "
                             "VALUES (%s, 'lag')", (cid,))
                 pending.put((time.perf_counter(), cid, cur.lastrowid))
+                issued_at.append(cid)  # list.append is atomic under the GIL
             next_at += 1 / share
             time.sleep(max(0.0, next_at - time.perf_counter()))
         conn.close()
@@ -214,12 +216,12 @@ def _lag_run(db: Target, redis_url: str, vips: list[int], rate: float, seconds: 
         t.start()
     for t in threads:
         t.join()
-    achieved = len(lags) + pending.qsize()
     elapsed = time.perf_counter() - t0
     stop.set()
     watch.join(60)
-    return {"rate": rate, "achieved": achieved / elapsed, "p50_s": pct(lags, 50),
-            "p99_s": pct(lags, 99), "seen": len(lags)}
+    issued = len(issued_at)
+    return {"rate": rate, "achieved": issued / elapsed, "issued": issued, "seen": len(lags),
+            "p50_s": pct(lags, 50), "p99_s": pct(lags, 99)}
 
 
 def p11_lag(db: Target, redis_url: str, seconds: float, rates: list[float]) -> dict:
@@ -227,7 +229,10 @@ def p11_lag(db: Target, redis_url: str, seconds: float, rates: list[float]) -> d
     vips = [r[0] for r in q(conn, "SELECT customer_id FROM customers WHERE tier = 'vip'")]
     conn.close()
     runs = [_lag_run(db, redis_url, vips, rate, seconds) for rate in rates]
-    kept = [r for r in runs if r["p99_s"] < 1.0 and r["achieved"] >= 0.9 * r["rate"]]
+    # kept up: every move reached Redis, p99 under 1 s. The rate is what the
+    # 4 mover connections achieved: on a small machine they, not the worker,
+    # may be the limit (then "achieved" is below "rate").
+    kept = [r for r in runs if r["p99_s"] < 1.0 and r["seen"] == r["issued"]]
     return {"id": "P11", "runs": runs, "at_200": runs[0],
             "highest_kept_moves_per_s": max((r["achieved"] for r in kept), default=0.0)}
 
