@@ -275,3 +275,37 @@ def test_an_alert_published_but_not_marked_sent_is_not_published_again(cache_db,
     finally:
         execute(admin, f"DROP USER IF EXISTS '{user}'@'%'")
         admin.close()
+
+
+def test_a_killed_binlog_connection_resumes_where_it_was_and_applies_nothing_twice(
+        cache_db, redis_server):
+    """The server drops the worker's binlog dump (KILL, as a network cut or a
+    failover proxy would): it reconnects from its own position, not from the
+    one it started with, and no transaction is applied twice (each op is
+    counted in the state's `events`)."""
+    c = connect(cache_db)
+    r = redis.Redis.from_url(redis_server.url)
+    a = agent(c)
+    cid = vip(c)
+    tickets = [ticket(c, customer_id=cid) for _ in range(3)]
+    worker = ThreadWorker(cache_db, redis_server.url)
+    try:
+        wait_equal(cache_db, r)
+        for tid in tickets:
+            log(c, tid, "close", a)  # three SREMs
+        wait_equal(cache_db, r)
+        time.sleep(0.5)  # the idle heartbeat writes the position
+        before = int(r.hget(keys.STATE, "events"))
+        dumps = [row[0] for row in query(c, "SELECT ID FROM information_schema.PROCESSLIST "
+                                            "WHERE COMMAND LIKE 'Binlog Dump%%'")]
+        assert dumps, "no binlog dump connection found"
+        for dump in dumps:
+            execute(c, f"KILL {dump}")
+        late = ticket(c, customer_id=cid)  # one SADD
+        assert wait_equal(cache_db, r) == {cid: {late}}
+        time.sleep(0.5)
+        assert int(r.hget(keys.STATE, "events")) == before + 1
+        worker.stop()
+    finally:
+        worker.worker.stop()
+        c.close()
