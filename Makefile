@@ -30,6 +30,7 @@ test: lint
 ## bench: the benchmarks of bench/README.md (TICKETS=... to change the dataset)
 bench: venv
 	$(PY) bench/run.py --tickets $(TICKETS)
+	$(PY) bench/vip.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info bench/results

@@ -15,7 +15,7 @@ COMMENT '
 Description
 -----------
 Merges customer in_drop into in_keep: every ticket, interaction,
-conversation and rating of in_drop (and its side of the chat messages)
+conversation, rating and order of in_drop (and its side of the chat messages)
 moves to in_keep, a row in customer_merges records who merged, when, what
 in_drop was and how much moved, and in_drop is removed. The merging agent
 is the one the session''s login is bound to in agent_logins (by user name),
@@ -166,6 +166,10 @@ BEGIN  -- noqa: LT02
             SET customer_id = in_keep
             WHERE customer_id = in_drop;
             SET v_conversations = ROW_COUNT();
+            -- orders follow the customer (their spend counts for in_keep's tier)
+            UPDATE customer_orders
+            SET customer_id = in_keep
+            WHERE customer_id = in_drop;
 
             INSERT INTO customer_merges (
                 dropped_customer_id, dropped_name, dropped_email, dropped_phone,

@@ -27,7 +27,7 @@ Internal: no role may call it. Commits.
 Jobs: escalate_priorities, generate_alerts, snapshot_urgent_tickets,
 apply_retention, archive_ticket_logs (only when a month is due, as the
 settings archive_live_months and archive_day_of_month say),
-seal_audit_trail.
+seal_audit_trail, refresh_customer_tiers (rows_affected: the tier changes).
 
 Parameters
 -----------
@@ -208,6 +208,10 @@ BEGIN
                 END IF;
             ELSEIF in_job = 'seal_audit_trail' THEN
                 CALL sp_seal_audit_trail();
+            ELSEIF in_job = 'refresh_customer_tiers' THEN
+                SELECT COUNT(*) INTO v_mark FROM customer_tier_changes;
+                CALL sp_refresh_customer_tiers();
+                SELECT COUNT(*) - v_mark INTO v_rows FROM customer_tier_changes;
             ELSE
                 SET v_message = CONCAT('ticketdb: sp_run_job: no code runs job ', in_job);
                 SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = v_message;

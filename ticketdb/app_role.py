@@ -9,13 +9,14 @@ screens, and nothing more:
             subject, description, priority: a ticket starts pending and
             unassigned), conversations, messages, interactions, ratings
             (ticket, rating, comment: the trigger fills in the rest), and
-            ticket log rows: the only way it moves a ticket is the flow
+            ticket log rows (the only way it moves a ticket is the flow), and
+            orders (customer, time, amount, currency: the spend tiers use)
   changes   a customer's name, email and phone; a conversation's status
   calls     sp_assign_ticket, sp_claim_next_ticket, sp_claim_conversation,
             sp_mark_conversation_read, sp_ticket_trace
   reads     the tables it shows: tickets and their logs, customers,
             categories, the knowledge base, agents and their status,
-            conversations, messages, interactions, ratings
+            conversations, messages, interactions, ratings, orders
 
 INSERT is granted column by column, so the app never names a surrogate key
 (an AUTO_INCREMENT id it could push to the top of its range), a generated
@@ -35,9 +36,8 @@ APP_INSERTS: dict[str, tuple[str, ...]] = {
     "messages": ("conversation_id", "sender_type", "sender_id", "content"),
     "interactions": ("customer_id", "ticket_id", "agent_id", "channel", "summary"),
     "ticket_ratings": ("ticket_id", "rating", "rating_comment"),
-    # ORDERS: customer_orders arrives in a later migration (another change);
-    # add here: "customer_orders": ("customer_id", "ordered_at", "amount", "currency"),
-    # and "customer_orders" to APP_READS.
+    # the purchases tiers are computed from (V034)
+    "customer_orders": ("customer_id", "ordered_at", "amount", "currency"),
 }
 APP_UPDATES: dict[str, tuple[str, ...]] = {
     "customers": ("name", "email", "phone"),
@@ -45,7 +45,7 @@ APP_UPDATES: dict[str, tuple[str, ...]] = {
 }
 APP_READS = ("service_tickets", "ticket_logs", "customers", "categories", "kb_articles",
              "agents", "agent_status", "conversations", "messages", "interactions",
-             "ticket_ratings")
+             "ticket_ratings", "customer_orders")
 APP_PROCEDURES = ("sp_assign_ticket", "sp_claim_next_ticket", "sp_claim_conversation",
                   "sp_mark_conversation_read", "sp_ticket_trace")
 

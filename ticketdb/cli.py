@@ -410,6 +410,15 @@ def sandbox_cmd(tickets: int, keep: bool) -> None:
     sandbox.run(console, tickets=tickets, keep=keep)
 
 
+def _cache_group() -> click.Group:
+    from ticketdb.cache.cli import make_group  # the [cache] extra: redis, mysql-replication
+
+    return make_group(connection_options)
+
+
+cli.add_command(_cache_group())
+
+
 def _known_password() -> str | None:
     """The password of --url or TICKETDB_URL, to scrub it from an unexpected error."""
     urls = [a.split("=", 1)[1] for a in sys.argv if a.startswith("--url=")]

@@ -17,7 +17,10 @@ database, and `<db>_app` of CONTRACT §9 (its grants are in app_role.py).
   <db>_supervisor  agent, plus managing escalation_rules and agents, the
                    automation procedures (sp_archive_ticket_logs among them),
                    sp_verify_audit_trail, and finding and merging duplicate
-                   customers (sp_find_duplicate_customers, sp_merge_customers).
+                   customers (sp_find_duplicate_customers, sp_merge_customers),
+                   reading orders and tier changes, refreshing tiers and
+                   overriding a customer's tier (sp_refresh_customer_tiers,
+                   sp_set_customer_tier).
 
 No role has any write privilege on ticket_logs_YYYYMM or ticket_log_archives:
 the archive procedure writes them as its definer.
@@ -51,12 +54,14 @@ AGENT_PROCEDURES = (*REPORTS, "sp_assign_ticket", "sp_claim_next_ticket",
 SUPERVISOR_PROCEDURES = (*AGENT_PROCEDURES, *AUDIT, "sp_escalate_priorities", "sp_generate_alerts",
                          "sp_snapshot_urgent_tickets", "sp_apply_retention",
                          "sp_archive_ticket_logs",
-                         "sp_find_duplicate_customers", "sp_merge_customers")
+                         "sp_find_duplicate_customers", "sp_merge_customers",
+                         "sp_refresh_customer_tiers", "sp_set_customer_tier")
 AGENT_READS = ("service_tickets", "ticket_logs", "customers", "categories", "kb_articles",
                "agents", "agent_status", "conversations", "messages", "interactions",
                "ticket_alerts", "daily_urgent_tickets", "escalation_rules", "ticket_ratings")
 AGENT_INSERTS = ("ticket_logs", "messages", "interactions", "service_tickets", "conversations")
-REPORTING_READS = (*AGENT_READS, "customer_merges", "customer_data_issues")
+REPORTING_READS = (*AGENT_READS, "customer_merges", "customer_data_issues",
+                   "customer_orders", "customer_tier_changes")
 # Read by definer code only (never granted to a role): a locking read on one
 # of them would hold up every login's moves or the scheduled jobs.
 INTERNAL_TABLES = ("ticketdb_flow_marks", "ticket_log_imports", "ticketdb_settings",
@@ -94,6 +99,8 @@ def grants(database: str, archives: tuple[str, ...] = ()) -> dict[str, list[str]
         f"INSERT, UPDATE ON {db}.`agents`",
         f"DELETE ON {db}.`agent_status`",
         f"UPDATE (sent_at) ON {db}.`ticket_alerts`",
+        f"SELECT ON {db}.`customer_orders`",
+        f"SELECT ON {db}.`customer_tier_changes`",
     ]
     supervisor += [f"EXECUTE ON PROCEDURE {db}.`{p}`" for p in SUPERVISOR_PROCEDURES]
     return {"reporting": reporting, "agent": agent, "supervisor": supervisor,

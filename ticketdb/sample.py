@@ -129,6 +129,7 @@ def load(target: Target, tickets: int, *, seed: int = 42, console: Console | Non
                    TimeElapsedColumn()]
         with Progress(*columns, console=console, transient=False) as progress:
             counts.update(_people(conn, rng, tickets, now, progress))
+            counts.update(_orders(conn, rng, now, progress))
             counts.update(_tickets(conn, target, seed, tickets, now, days, progress))
             counts.update(_conversations(conn, rng, tickets, now, progress))
             counts.update(_ratings(conn, rng, now, progress))
@@ -200,6 +201,47 @@ def _people(conn: Connection, rng: random.Random, tickets: int, now: datetime,
     duplicates = _duplicate_customers(conn, rng, base_c, n_customers, now)
     return {"customers": n_customers + duplicates, "agents": n_agents,
             "categories": len(categories)}
+
+
+def _orders(conn: Connection, rng: random.Random, now: datetime,
+            progress: Progress) -> dict[str, int]:
+    """Purchases over the last two years: the customers drawn as VIP above
+    spend past vip_annual_spend in the last 12 months, the others less (a few
+    come close); then sp_refresh_customer_tiers sets every tier from spend,
+    as the daily event would. Ids are read back, not assumed consecutive."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT customer_id, tier FROM customers WHERE customer_id NOT IN "
+                    "(SELECT customer_id FROM customer_orders)")
+        people = cur.fetchall()
+        cur.execute("SELECT setting_value FROM ticketdb_settings "
+                    "WHERE setting_name = 'vip_annual_spend'")
+        threshold = int(cur.fetchone()[0])
+    task = progress.add_task("orders", total=len(people))
+    rows: list[Row] = []
+    written = 0
+    for n, (cid, tier) in enumerate(people, 1):
+        spend = threshold * (rng.uniform(1.05, 3.0) if tier == "vip" else rng.uniform(0.01, 0.9))
+        count = rng.randint(2, 8)
+        for _ in range(count):
+            when = now - timedelta(days=rng.randint(0, 360), seconds=rng.randint(0, 86399))
+            rows.append((cid, when, round(spend / count, 2), "EUR"))
+        if rng.random() < 0.3:  # an older order, past the 12-month window
+            rows.append((cid, now - timedelta(days=rng.randint(370, 720)),
+                         round(rng.uniform(10, threshold), 2), "EUR"))
+        if len(rows) >= 5_000 or n == len(people):
+            _insert(conn, "INSERT INTO customer_orders (customer_id, ordered_at, amount, currency) "
+                          "VALUES (%s, %s, %s, %s)", rows)
+            conn.commit()
+            written += len(rows)
+            progress.advance(task, n - progress.tasks[task].completed)
+            rows = []
+    conn.commit()  # the refresh runs its own transaction
+    with conn.cursor() as cur:
+        cur.execute("CALL sp_refresh_customer_tiers()")
+        while cur.nextset():
+            pass
+    conn.commit()
+    return {"customer_orders": written}
 
 
 def _duplicate_customers(conn: Connection, rng: random.Random, first: int, count: int,

@@ -1,0 +1,17 @@
+-- Daily at 04:00 UTC: customer tiers from the trailing 12 months of spend
+-- (sp_refresh_customer_tiers).
+-- The body is one CALL of sp_run_job, which does nothing on a read-only
+-- server (a replica, so a promoted replica takes over without double runs),
+-- takes the job's lease (runs never overlap; on a cluster each period runs
+-- on one node), records the run in ticketdb_job_runs and runs the job.
+-- Times are UTC: the deployer creates it with time_zone = '+00:00', which
+-- the event keeps.
+DROP EVENT IF EXISTS ev_refresh_customer_tiers;
+
+CREATE EVENT ev_refresh_customer_tiers
+ON SCHEDULE EVERY 1 DAY
+STARTS '2026-01-01 04:00:00'
+ON COMPLETION PRESERVE
+ENABLE
+COMMENT 'Daily at 04:00 UTC: tiers from 12 months of spend (sp_refresh_customer_tiers).'
+DO CALL sp_run_job('refresh_customer_tiers');
