@@ -26,7 +26,7 @@ from cache_support import (
     wait_equal,
     worker_process,
 )
-from support import agent, call, customer, execute, log, one, query, ticket
+from support import agent, bind_login, call, customer, execute, log, one, query, ticket
 
 from ticketdb import migrate
 from ticketdb.cache import keys, reader, scripts
@@ -103,6 +103,7 @@ def test_the_worker_follows_moves_promotions_demotions_merges_and_reopens(cache_
         assert r.exists(keys.tickets_key(quiet)) == 0
 
         # a merge moves the dropped VIP's tickets to the one kept
+        bind_login(c, a)  # the merge's actor is the login's agent (V037)
         call(c, "sp_merge_customers", plain, rich, a)
         assert wait_equal(cache_db, r) == {plain: {t1, t2, t3}}
         assert reader.open_tickets(plain, redis_url=redis_server.url,

@@ -17,7 +17,7 @@ import pymysql
 import pytest
 import redis
 from cache_support import start_binlog_server, wait_equal, worker_process
-from support import agent, customer, execute, one, query, ticket
+from support import agent, bind_login, customer, execute, one, query, ticket
 
 from ticketdb import migrate
 from ticketdb.cache import keys
@@ -173,6 +173,7 @@ def test_sixteen_connections_kills_and_restarts_leave_the_cache_equal(mysql_serv
         c = connect(db)
         execute(c, "ALTER EVENT ev_generate_alerts DISABLE")  # alerts come from the load here
         agents = [agent(c) for _ in range(8)]
+        bind_login(c, agents[0])  # the load's merges act as that agent (V037)
         vips = [customer(c, "vip") for _ in range(15)]
         customers = vips + [customer(c) for _ in range(15)]
         for _ in range(200):

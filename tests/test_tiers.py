@@ -8,7 +8,17 @@ import time
 
 import pymysql
 import pytest
-from support import agent, call, customer, execute, expect_error, one, query, role_logins
+from support import (
+    agent,
+    bind_login,
+    call,
+    customer,
+    execute,
+    expect_error,
+    one,
+    query,
+    role_logins,
+)
 
 from ticketdb.connection import connect
 
@@ -127,6 +137,7 @@ def test_a_merge_moves_the_orders_and_the_refresh_counts_them(fresh_conn):
     order(c, keep, 50000)
     order(c, drop, 50000)
     sup = agent(c)
+    bind_login(c, sup)  # the merge's actor is the login's agent (V037)
     call(c, "sp_merge_customers", keep, drop, sup)
     assert one(c, "SELECT COUNT(*) FROM customer_orders WHERE customer_id = %s", (keep,)) == 2
     call(c, "sp_refresh_customer_tiers")
