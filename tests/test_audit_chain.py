@@ -39,23 +39,31 @@ def quote(value: object) -> str:
     return f"'{text}'"
 
 
-def expected_hash(previous: bytes | None, row: dict) -> bytes:
-    """The chain's definition (V025, fn_ticket_log_hash), computed here
-    independently of the server."""
+def expected_hash(previous: bytes | None, row: dict, numbered: bool = True) -> bytes:
+    """The chain's definition, computed here independently of the server:
+    fn_ticket_log_hash_seq (V030: the row's ticket_seq included) or, for a
+    ticket's first log_seq_v025 rows, V025's fn_ticket_log_hash."""
     parts = [quote(previous.hex().upper() if previous is not None else None)]
+    if numbered:
+        parts = [quote("seq"), *parts, quote(row["ticket_seq"])]
     parts += [quote(row[c]) for c in COLUMNS]
     return hashlib.sha256(",".join(parts).encode()).digest()
 
 
 def chain_ok(conn, tid: int) -> None:
-    rows = query_dicts(conn, "SELECT * FROM ticket_logs WHERE ticket_id = %s ORDER BY log_id",
-                       (tid,))
+    """The ticket's rows are numbered 1..n, each hashed from the one before,
+    the last one the ticket's head."""
+    rows = query_dicts(conn, "SELECT * FROM ticket_logs WHERE ticket_id = %s "
+                             "ORDER BY ticket_seq", (tid,))
+    head = query_dicts(conn, "SELECT log_head, log_seq, log_seq_v025 FROM service_tickets "
+                             "WHERE ticket_id = %s", (tid,))[0]
+    assert [r["ticket_seq"] for r in rows] == list(range(1, len(rows) + 1))
     previous = None
     for row in rows:
-        assert row["row_hash"] == expected_hash(previous, row), row
+        numbered = row["ticket_seq"] > head["log_seq_v025"]
+        assert row["row_hash"] == expected_hash(previous, row, numbered), row
         previous = row["row_hash"]
-    assert one(conn, "SELECT log_head FROM service_tickets WHERE ticket_id = %s",
-               (tid,)) == previous
+    assert (head["log_head"], head["log_seq"]) == (previous, len(rows))
 
 
 def query_dicts(conn, sql: str, args=None) -> list[dict]:
@@ -66,6 +74,12 @@ def query_dicts(conn, sql: str, args=None) -> list[dict]:
 
 def broken(conn, tid: int | None = None) -> list[tuple]:
     return [(r["ticket_id"], r["first_bad_log_id"], r["problem"])
+            for r in call(conn, "sp_verify_audit_trail", tid)]
+
+
+def reports(conn, tid: int | None = None) -> list[tuple]:
+    """Every broken row: (ticket_id, log_id, problem)."""
+    return [(r["ticket_id"], r["log_id"], r["problem"])
             for r in call(conn, "sp_verify_audit_trail", tid)]
 
 
@@ -137,8 +151,8 @@ def test_an_edit_that_rehashes_its_row_is_caught_at_the_next(fresh_db, fresh_con
     c = fresh_conn
     tid, ids = busy_ticket(c)
     behind_the_guard(c, "UPDATE ticket_logs AS l LEFT JOIN ticket_logs AS p ON p.log_id = %s "
-                        "SET l.agent_id = NULL, l.row_hash = fn_ticket_log_hash(p.row_hash, "
-                        "l.ticket_id, l.action_type, NULL, l.from_status, l.to_status, "
+                        "SET l.agent_id = NULL, l.row_hash = fn_ticket_log_hash_seq(p.row_hash, "
+                        "l.ticket_seq, l.ticket_id, l.action_type, NULL, l.from_status, l.to_status, "
                         "l.old_priority, l.new_priority, l.note, l.action_time, "
                         "l.actor_agent_id, l.actor_login) WHERE l.log_id = %s", (ids[1], ids[2]))
     put_guards_back(fresh_db)
@@ -155,8 +169,7 @@ def test_removed_rows_are_reported_where_the_chain_breaks(fresh_db, fresh_conn, 
     execute(c, "DELETE FROM ticket_logs WHERE ticket_id = %s", (everything,))
     put_guards_back(fresh_db)
     assert broken(c) == [
-        (middle, m_ids[3], "the row does not match its hash: it was changed, added, or the "
-                           "row before it removed"),
+        (middle, m_ids[3], "rows before it were removed (ticket_seq 3 missing)"),
         (tail, t_ids[-2], "the last row is not the ticket's chain head: rows after it were "
                           "removed"),
         (everything, None, "the ticket has a chain head but no log rows"),
