@@ -227,3 +227,72 @@ def test_v025_chains_the_rows_that_existed_before_it(empty_db):
 
 def test_an_unknown_ticket_is_refused(fresh_conn):
     flow_error(fresh_conn, "CALL sp_verify_audit_trail(987654)", match="no such ticket")
+
+
+def chain_in_order(conn, log_ids: list[int]) -> None:
+    """Hash rows as V025's flow trigger did, in the given order (the order
+    they took the ticket's lock), and set the ticket's head."""
+    previous = None
+    for log_id in log_ids:
+        execute(conn, "UPDATE ticket_logs SET row_hash = fn_ticket_log_hash(%s, ticket_id, "
+                      "action_type, agent_id, from_status, to_status, old_priority, "
+                      "new_priority, note, action_time, actor_agent_id, actor_login) "
+                      "WHERE log_id = %s", (previous, log_id))
+        previous = one(conn, "SELECT row_hash FROM ticket_logs WHERE log_id = %s", (log_id,))
+    execute(conn, "UPDATE service_tickets AS t JOIN ticket_logs AS l ON l.log_id = %s "
+                  "SET t.log_head = l.row_hash WHERE t.ticket_id = l.ticket_id", (log_ids[-1],))
+
+
+def raw_rows(conn, tid: int, actions: list[str], aid: int) -> list[int]:
+    ids = []
+    for action in actions:
+        with conn.cursor() as cur:
+            cur.execute("INSERT INTO ticket_logs (ticket_id, action_type, agent_id, action_time) "
+                        "VALUES (%s, %s, %s, UTC_TIMESTAMP())", (tid, action, aid))
+            ids.append(cur.lastrowid)
+    return ids
+
+
+def test_v030_numbers_existing_rows_in_their_chain_order(empty_db):
+    """Rows chained by V025's trigger in lock order (not log_id order), a row
+    edited before V030, and archived rows: V030 numbers each ticket's rows in
+    the order their hashes chain them, archives included, and keeps the edit
+    reported."""
+    migrate.up(empty_db, echo=lambda _line: None, options=migrate.UpOptions(target="V026"))
+    c = connect(empty_db)
+    execute(c, "DROP TRIGGER trg_ticket_logs_before_update")  # V025's guard; V030 restores it
+    aid = agent(c)
+    raced, edited, archived = ticket(c), ticket(c), ticket(c)
+    r_ids = raw_rows(c, raced, ["assign", "reply", "reply", "reply"], aid)
+    chain_in_order(c, [r_ids[0], r_ids[2], r_ids[3], r_ids[1]])  # the multi-row INSERT's row last
+    e_ids = raw_rows(c, edited, ["assign", "reply", "reply"], aid)
+    chain_in_order(c, e_ids)
+    execute(c, "UPDATE ticket_logs SET note = 'edited' WHERE log_id = %s", (e_ids[1],))
+    a_ids = raw_rows(c, archived, ["assign", "reply", "reply"], aid)
+    chain_in_order(c, [a_ids[1], a_ids[0], a_ids[2]])
+    month = month_start(utcnow(c), 3)
+    name = "ticket_logs_" + month.strftime("%Y%m")
+    execute(c, f"CREATE TABLE `{name}` LIKE ticket_logs")
+    execute(c, "INSERT INTO ticket_log_archives (archive_month, table_name) VALUES (%s, %s)",
+            (month.date(), name))
+    execute(c, f"INSERT INTO `{name}` SELECT * FROM ticket_logs WHERE log_id IN (%s, %s)",
+            (a_ids[0], a_ids[1]))
+    execute(c, "DELETE FROM ticket_logs WHERE log_id IN (%s, %s)", (a_ids[0], a_ids[1]))
+
+    migrate.up(empty_db, echo=lambda _line: None)
+    seqs = dict(query(c, "SELECT log_id, ticket_seq FROM ticket_logs"))
+    seqs.update(query(c, f"SELECT log_id, ticket_seq FROM `{name}`"))
+    assert [seqs[i] for i in r_ids] == [1, 4, 2, 3]
+    assert [seqs[i] for i in a_ids] == [2, 1, 3]
+    assert [seqs[i] for i in e_ids] == [1, 2, 3]  # no hash leads on: log_id order
+    assert reports(c) == [
+        (edited, e_ids[1], "the row does not match its hash: it was changed, added, or the "
+                           "row before it removed"),
+    ]
+    chain_ok(c, raced)
+    for tid in (raced, archived):  # the new rows chain on, with their numbers in the hash
+        log(c, tid, "close", aid)
+    assert one(c, "SELECT log_seq FROM service_tickets WHERE ticket_id = %s", (raced,)) == 5
+    assert [r[:2] for r in reports(c)] == [(edited, e_ids[1])]
+    assert run(empty_db, "verify").returncode == 0  # the archive has ticket_logs' shape
+    c.close()
