@@ -2,7 +2,7 @@
 
   <db>_reporting   read-only: SELECT on every table (the monthly archives
                    ticket_logs_YYYYMM included), EXECUTE on the reports and on
-                   sp_verify_audit_trail
+                   sp_verify_audit_trail and sp_audit_seal_digest
   <db>_agent       reads tickets, customers and the knowledge base; writes
                    ticket logs, messages and interactions; creates tickets and
                    edits their subject, description and category; EXECUTE on
@@ -13,12 +13,14 @@
                    the application's own account, for the customer). Reads
                    archived log rows through sp_ticket_trace only.
   <db>_supervisor  agent, plus managing escalation_rules and agents, the
-                   automation procedures (sp_archive_ticket_logs among them),
-                   sp_verify_audit_trail, and finding and merging duplicate
+                   automation procedures (sp_archive_ticket_logs and
+                   sp_seal_audit_trail among them), sp_verify_audit_trail,
+                   sp_audit_seal_digest, and finding and merging duplicate
                    customers (sp_find_duplicate_customers, sp_merge_customers).
 
-No role has any write privilege on ticket_logs_YYYYMM or ticket_log_archives:
-the archive procedure writes them as its definer.
+No role has any write privilege on ticket_logs_YYYYMM or ticket_log_archives,
+nor on the seal tables (audit_seals, audit_seal_tickets, audit_seal_archives):
+the archive and seal procedures write them as their definer.
 
 Each run grants what a role should have, then revokes only what it has
 beyond that (a grant removed here, or added by hand, is removed from the
@@ -34,12 +36,12 @@ from pymysql.connections import Connection
 
 REPORTS = ("sp_overdue_report", "sp_agent_efficiency", "sp_ticket_trace",
            "sp_satisfaction_report")
-AUDIT = ("sp_verify_audit_trail",)
+AUDIT = ("sp_verify_audit_trail", "sp_audit_seal_digest")
 AGENT_PROCEDURES = (*REPORTS, "sp_assign_ticket", "sp_claim_next_ticket",
                     "sp_claim_conversation", "sp_mark_conversation_read")
 SUPERVISOR_PROCEDURES = (*AGENT_PROCEDURES, *AUDIT, "sp_escalate_priorities", "sp_generate_alerts",
                          "sp_snapshot_urgent_tickets", "sp_apply_retention",
-                         "sp_archive_ticket_logs",
+                         "sp_archive_ticket_logs", "sp_seal_audit_trail",
                          "sp_find_duplicate_customers", "sp_merge_customers")
 AGENT_READS = ("service_tickets", "ticket_logs", "customers", "categories", "kb_articles",
                "agents", "agent_status", "conversations", "messages", "interactions",
