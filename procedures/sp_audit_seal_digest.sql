@@ -70,9 +70,9 @@ BEGIN
         d.chunk,
         d.entries,
         d.log_rows,
-        LENGTH(d.entry_text),
+        LENGTH(d.entry_text) AS text_length,
         d.expected_length,
-        UNHEX(SHA2(d.entry_text, 256))
+        UNHEX(SHA2(d.entry_text, 256)) AS digest
     FROM (
         SELECT
             e.ticket_id DIV 1000 AS chunk,
@@ -102,14 +102,14 @@ BEGIN
     IF v_short > 0 THEN
         SIGNAL SQLSTATE '45000'
             SET MESSAGE_TEXT
-            = 'ticketdb: sp_audit_seal_digest: a chunk''s text was truncated (group_concat_max_len)';
+            = 'ticketdb: sp_audit_seal_digest: a chunk was truncated (group_concat_max_len)';
     END IF;
 
     SELECT
-        COALESCE(SUM(entries), 0),
-        COALESCE(SUM(log_rows), 0),
-        GROUP_CONCAT(CONCAT(chunk, ':', HEX(digest)) ORDER BY chunk SEPARATOR ','),
-        SUM(LENGTH(CONCAT(chunk, ':', HEX(digest)))) + COUNT(*) - 1
+        COALESCE(SUM(entries), 0) AS tickets,
+        COALESCE(SUM(log_rows), 0) AS log_rows,
+        GROUP_CONCAT(CONCAT(chunk, ':', HEX(digest)) ORDER BY chunk SEPARATOR ',') AS chunk_text,
+        SUM(LENGTH(CONCAT(chunk, ':', HEX(digest)))) + COUNT(*) - 1 AS expected_length
     INTO out_tickets, out_log_rows, v_chunks, v_expected
     FROM tmp_ticketdb_seal_chunks;
     IF NOT (LENGTH(v_chunks) <=> v_expected) THEN
@@ -118,8 +118,10 @@ BEGIN
             = 'ticketdb: sp_audit_seal_digest: the chunk list was truncated (group_concat_max_len)';
     END IF;
     SELECT
-        COUNT(*),
-        GROUP_CONCAT(CONCAT(table_name, ':', rows_archived) ORDER BY table_name SEPARATOR ',')
+        COUNT(*) AS archives,
+        GROUP_CONCAT(
+            CONCAT(table_name, ':', rows_archived) ORDER BY table_name SEPARATOR ','
+        ) AS archive_text
     INTO out_archives, v_archives
     FROM audit_seal_archives
     WHERE seal_id = in_seal_id;

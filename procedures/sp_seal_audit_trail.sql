@@ -21,7 +21,8 @@ goes on meanwhile; each ticket''s head and count are read together) and
 commits; call it outside a transaction. Returns one row: seal_id,
 sealed_at, tickets, log_rows, archives, tickets_sealed (entries written),
 tickets_refused (changed but not resealed), state_digest and seal_hash
-(hex). Run daily by ev_seal_audit_trail. Uses @ticketdb_sql.
+(hex). Run daily by ev_seal_audit_trail. Uses @ticketdb_sql and the
+temporary tables tmp_ticketdb_seal_last and tmp_ticketdb_seal_new.
 
 Parameters
 -----------
@@ -59,10 +60,17 @@ BEGIN
     BEGIN
         ROLLBACK;
         DROP TEMPORARY TABLE IF EXISTS tmp_ticketdb_seal_new;
+        DROP TEMPORARY TABLE IF EXISTS tmp_ticketdb_seal_last;
         RESIGNAL;
     END;
 
     DROP TEMPORARY TABLE IF EXISTS tmp_ticketdb_seal_new;
+    DROP TEMPORARY TABLE IF EXISTS tmp_ticketdb_seal_last;
+    CREATE TEMPORARY TABLE tmp_ticketdb_seal_last (
+        ticket_id BIGINT UNSIGNED NOT NULL,
+        seal_id BIGINT UNSIGNED NOT NULL,
+        PRIMARY KEY (ticket_id)
+    ) ENGINE = InnoDB;
     CREATE TEMPORARY TABLE tmp_ticketdb_seal_new (
         ticket_id BIGINT UNSIGNED NOT NULL,
         log_seq INT UNSIGNED NOT NULL,
@@ -81,13 +89,18 @@ BEGIN
         seal_hash
     INTO v_prev_seal, v_prev_hash
     FROM audit_seals
-    ORDER BY seal_id DESC
-    LIMIT 1
+    WHERE seal_id = (SELECT MAX(a.seal_id) FROM audit_seals AS a)
     FOR UPDATE;
     SET v_done = FALSE;
     SET v_seal = COALESCE(v_prev_seal, 0) + 1;
 
     -- Tickets new or grown since their last entry.
+    INSERT INTO tmp_ticketdb_seal_last (ticket_id, seal_id)
+    SELECT
+        ticket_id,
+        MAX(seal_id) AS seal_id
+    FROM audit_seal_tickets
+    GROUP BY ticket_id;
     INSERT INTO tmp_ticketdb_seal_new (
         ticket_id, log_seq, log_head, old_seq, old_head, confirmed
     )
@@ -95,30 +108,19 @@ BEGIN
         t.ticket_id,
         t.log_seq,
         t.log_head,
-        z.log_seq,
-        z.log_head,
-        z.ticket_id IS NULL OR z.log_seq = 0
+        z.log_seq AS old_seq,
+        z.log_head AS old_head,
+        z.ticket_id IS NULL OR z.log_seq = 0 AS confirmed
     FROM service_tickets AS t
-    LEFT JOIN (
-        SELECT
-            e.ticket_id,
-            e.log_seq,
-            e.log_head
-        FROM audit_seal_tickets AS e
-        INNER JOIN (
-            SELECT
-                ticket_id,
-                MAX(seal_id) AS seal_id
-            FROM audit_seal_tickets
-            GROUP BY ticket_id
-        ) AS m ON e.ticket_id = m.ticket_id AND e.seal_id = m.seal_id
-    ) AS z ON t.ticket_id = z.ticket_id
+    LEFT JOIN tmp_ticketdb_seal_last AS m ON t.ticket_id = m.ticket_id
+    LEFT JOIN audit_seal_tickets AS z
+        ON m.ticket_id = z.ticket_id AND m.seal_id = z.seal_id
     WHERE z.ticket_id IS NULL OR t.log_seq > z.log_seq;
 
     -- A grown ticket still holds the row its last entry sealed.
     UPDATE tmp_ticketdb_seal_new AS n
-    INNER JOIN ticket_logs AS l
-        ON n.ticket_id = l.ticket_id AND n.old_seq = l.ticket_seq
+    INNER JOIN ticket_logs AS l -- noqa: LT02
+            ON n.ticket_id = l.ticket_id AND n.old_seq = l.ticket_seq
     SET n.confirmed = TRUE
     WHERE NOT n.confirmed AND l.row_hash <=> n.old_head;
     OPEN c_archives;
@@ -172,6 +174,7 @@ BEGIN
     );
     COMMIT;
     DROP TEMPORARY TABLE tmp_ticketdb_seal_new;
+    DROP TEMPORARY TABLE tmp_ticketdb_seal_last;
 
     SELECT
         v_seal AS seal_id,

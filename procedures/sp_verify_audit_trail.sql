@@ -90,7 +90,8 @@ BEGIN
     DEALLOCATE PREPARE stmt_verify;
 
     IF in_ticket IS NULL AND v_seal IS NOT NULL THEN
-        SELECT state_digest INTO v_stored FROM audit_seals WHERE seal_id = v_seal;
+        SELECT state_digest INTO v_stored FROM audit_seals
+        WHERE seal_id = v_seal;
         CALL sp_audit_seal_digest(v_seal, v_digest, v_tickets, v_rows, v_archives);
         IF NOT (v_digest <=> v_stored) THEN
             SET v_seal_parts = CONCAT(
@@ -158,7 +159,8 @@ BEGIN
         '''the row is not the one seal '', h.sealed_by, '' sealed: the trail was rewritten'') ',
         'WHEN h.next_seq IS NULL AND h.head_ticket IS NULL THEN ',
         '''the row''''s ticket no longer exists'' ',
-        'WHEN h.next_seq IS NULL AND (h.ticket_seq <> h.log_seq OR NOT (h.row_hash <=> h.log_head)) ',
+        'WHEN h.next_seq IS NULL AND (h.ticket_seq <> h.log_seq ',
+        'OR NOT (h.row_hash <=> h.log_head)) ',
         'THEN ''the last row is not the ticket''''s chain head: rows after it were removed'' ',
         'END AS problem FROM (',
         'SELECT s.ticket_id, s.log_id, s.ticket_seq, s.row_hash, t.ticket_id AS head_ticket, ',

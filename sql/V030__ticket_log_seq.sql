@@ -205,7 +205,7 @@ BEGIN
     )
     SELECT
         l.log_id,
-        'ticket_logs',
+        'ticket_logs' AS source_table,
         l.ticket_id,
         l.action_type,
         l.agent_id,
@@ -227,31 +227,29 @@ BEGIN
         r.log_id,
         r.source_table,
         r.ticket_id,
-        ROW_NUMBER() OVER w,
+        ROW_NUMBER() OVER w AS pos,
         r.row_hash IS NOT NULL AND r.row_hash = fn_ticket_log_hash(
             LAG(r.row_hash) OVER w, r.ticket_id, r.action_type, r.agent_id,
             r.from_status, r.to_status, r.old_priority, r.new_priority, r.note,
             r.action_time, r.actor_agent_id, r.actor_login
-        ),
-        LEAD(r.log_id) OVER w IS NULL
+        ) AS in_chain,
+        LEAD(r.log_id) OVER w IS NULL AS is_last
     FROM tmp_v030_rows AS r
     WINDOW w AS (PARTITION BY r.ticket_id ORDER BY r.log_id);
     INSERT INTO tmp_v030_heads (ticket_id, pos, following)
     SELECT
         n.ticket_id,
-        COUNT(*),
-        NOT (
-            SUM(n.in_chain) = COUNT(*)
-            AND COALESCE(SUM(n.is_last AND r.row_hash = t.log_head), 0) = 1
-        )
+        COUNT(*) AS pos,
+        SUM(n.in_chain) < COUNT(*)
+        OR COALESCE(SUM(n.is_last AND r.row_hash = t.log_head), 0) <> 1 AS following
     FROM tmp_v030_next AS n
-    INNER JOIN tmp_v030_rows AS r
+    INNER JOIN tmp_v030_rows AS r -- noqa: LT02
         ON n.log_id = r.log_id AND n.source_table = r.source_table
     LEFT JOIN service_tickets AS t ON n.ticket_id = t.ticket_id
     GROUP BY n.ticket_id;
     UPDATE tmp_v030_rows AS r
-    INNER JOIN tmp_v030_next AS n
-        ON r.log_id = n.log_id AND r.source_table = n.source_table
+    INNER JOIN tmp_v030_next AS n -- noqa: LT02
+            ON r.log_id = n.log_id AND r.source_table = n.source_table
     INNER JOIN tmp_v030_heads AS h ON r.ticket_id = h.ticket_id -- noqa: LT02
     SET r.pos = n.pos
     WHERE NOT h.following;
@@ -265,8 +263,8 @@ BEGIN
     WHILE v_found > 0 DO
         INSERT INTO tmp_v030_next (log_id, source_table, ticket_id)
         SELECT
-            MIN(r.log_id),
-            MIN(r.source_table),
+            MIN(r.log_id) AS log_id,
+            MIN(r.source_table) AS source_table,
             r.ticket_id
         FROM tmp_v030_heads AS h
         INNER JOIN tmp_v030_rows AS r ON h.ticket_id = r.ticket_id -- noqa: LT02
@@ -282,16 +280,16 @@ BEGIN
         SET v_found = ROW_COUNT();
         UPDATE tmp_v030_heads AS h
         LEFT JOIN tmp_v030_next AS n ON h.ticket_id = n.ticket_id -- noqa: LT02
-        LEFT JOIN tmp_v030_rows AS r
-            ON n.log_id = r.log_id AND n.source_table = r.source_table
+        LEFT JOIN tmp_v030_rows AS r -- noqa: LT02
+                    ON n.log_id = r.log_id AND n.source_table = r.source_table
         SET
             h.following = n.log_id IS NOT NULL,
             h.pos = h.pos + (n.log_id IS NOT NULL),
             h.head = COALESCE(r.row_hash, h.head)
         WHERE h.following;
         UPDATE tmp_v030_rows AS r
-        INNER JOIN tmp_v030_next AS n
-            ON r.log_id = n.log_id AND r.source_table = n.source_table
+        INNER JOIN tmp_v030_next AS n -- noqa: LT02
+                ON r.log_id = n.log_id AND r.source_table = n.source_table
         INNER JOIN tmp_v030_heads AS h ON n.ticket_id = h.ticket_id -- noqa: LT02
         SET r.pos = h.pos;
         DELETE FROM tmp_v030_next;
@@ -303,12 +301,12 @@ BEGIN
         r.log_id,
         r.source_table,
         r.ticket_id,
-        ROW_NUMBER() OVER (PARTITION BY r.ticket_id ORDER BY r.log_id)
+        ROW_NUMBER() OVER (PARTITION BY r.ticket_id ORDER BY r.log_id) AS pos
     FROM tmp_v030_rows AS r
     WHERE r.pos IS NULL;
     UPDATE tmp_v030_rows AS r
-    INNER JOIN tmp_v030_next AS n
-        ON r.log_id = n.log_id AND r.source_table = n.source_table
+    INNER JOIN tmp_v030_next AS n -- noqa: LT02
+            ON r.log_id = n.log_id AND r.source_table = n.source_table
     INNER JOIN tmp_v030_heads AS h ON n.ticket_id = h.ticket_id -- noqa: LT02
     SET r.pos = h.pos + n.pos;
     DELETE FROM tmp_v030_next;
@@ -317,17 +315,20 @@ BEGIN
     INNER JOIN tmp_v030_rows AS r ON l.log_id = r.log_id -- noqa: LT02
     SET l.ticket_seq = r.pos
     WHERE r.source_table = 'ticket_logs';
+    -- Each ticket's count: its last number (one row per ticket in tmp_v030_next).
+    INSERT INTO tmp_v030_next (log_id, source_table, ticket_id, pos)
+    SELECT
+        MIN(log_id) AS log_id,
+        'count' AS source_table,
+        ticket_id,
+        MAX(pos) AS pos
+    FROM tmp_v030_rows
+    GROUP BY ticket_id;
     UPDATE service_tickets AS t
-    INNER JOIN (
-        SELECT
-            ticket_id,
-            MAX(pos) AS last_pos
-        FROM tmp_v030_rows
-        GROUP BY ticket_id
-    ) AS g ON t.ticket_id = g.ticket_id
+    INNER JOIN tmp_v030_next AS n ON t.ticket_id = n.ticket_id -- noqa: LT02
     SET
-        t.log_seq = g.last_pos,
-        t.log_seq_v025 = g.last_pos;
+        t.log_seq = n.pos,
+        t.log_seq_v025 = n.pos;
 END$$
 
 -- After the lock: the archived rows take their numbers.

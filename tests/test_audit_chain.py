@@ -152,8 +152,8 @@ def test_an_edit_that_rehashes_its_row_is_caught_at_the_next(fresh_db, fresh_con
     tid, ids = busy_ticket(c)
     behind_the_guard(c, "UPDATE ticket_logs AS l LEFT JOIN ticket_logs AS p ON p.log_id = %s "
                         "SET l.agent_id = NULL, l.row_hash = fn_ticket_log_hash_seq(p.row_hash, "
-                        "l.ticket_seq, l.ticket_id, l.action_type, NULL, l.from_status, l.to_status, "
-                        "l.old_priority, l.new_priority, l.note, l.action_time, "
+                        "l.ticket_seq, l.ticket_id, l.action_type, NULL, l.from_status, "
+                        "l.to_status, l.old_priority, l.new_priority, l.note, l.action_time, "
                         "l.actor_agent_id, l.actor_login) WHERE l.log_id = %s", (ids[1], ids[2]))
     put_guards_back(fresh_db)
     assert [b[:2] for b in broken(c, tid)] == [(tid, ids[3])]

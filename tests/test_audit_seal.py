@@ -74,14 +74,16 @@ def test_a_seal_records_every_ticket_and_chains_to_the_one_before(fresh_conn):
     rows = query(c, "SELECT seal_id, prev_seal_hash, seal_hash, state_digest FROM audit_seals "
                     "ORDER BY seal_id")
     assert rows[1][1] == rows[0][2] and rows[0][1] is None
-    assert HEX(rows[1][2]) == second["seal_hash"] and HEX(rows[1][3]) == second["state_digest"]
+    assert hex_of(rows[1][2]) == second["seal_hash"]
+    assert hex_of(rows[1][3]) == second["state_digest"]
     assert one(c, "SELECT COUNT(*) FROM audit_seal_tickets WHERE ticket_id = %s", (empty,)) == 1
     # honest work after the seal is no problem
     log(c, tids[1], "resolve", aid)
     assert problems(c) == []
 
 
-def HEX(value: bytes) -> str:  # noqa: N802 - named after SQL's HEX()
+def hex_of(value: bytes) -> str:
+    """SQL's HEX()."""
     return value.hex().upper()
 
 

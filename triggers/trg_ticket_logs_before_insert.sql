@@ -61,9 +61,7 @@ BEGIN
         last_action_at,
         log_head,
         log_seq
-    INTO
-        v_status, v_priority, v_agent, v_created, v_waiting_since, v_last_action, v_head,
-        v_seq
+    INTO v_status, v_priority, v_agent, v_created, v_waiting_since, v_last_action, v_head, v_seq
     FROM service_tickets
     WHERE ticket_id = NEW.ticket_id -- noqa: RF01
     FOR UPDATE;
