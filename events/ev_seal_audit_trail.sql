@@ -1,4 +1,4 @@
--- Daily at 03:30 UTC: seals the audit trail (sp_seal_audit_trail), so that
+-- Daily at 04:00 UTC: seals the audit trail (sp_seal_audit_trail), so that
 -- sp_verify_audit_trail can report any ticket, row or archive removed or
 -- changed since. Does nothing on a read-only server (a replica), so a
 -- promoted replica takes over without double runs. A run that finds the
@@ -11,10 +11,10 @@ DELIMITER $$
 
 CREATE EVENT ev_seal_audit_trail
 ON SCHEDULE EVERY 1 DAY
-STARTS '2026-01-01 03:30:00'
+STARTS '2026-01-01 04:00:00'
 ON COMPLETION PRESERVE
 ENABLE
-COMMENT 'Daily at 03:30 UTC: seals the audit trail (sp_seal_audit_trail).'
+COMMENT 'Daily at 04:00 UTC: seals the audit trail (sp_seal_audit_trail).'
 DO
 BEGIN
     -- One lock per database and job; at most 64 characters, whatever the name.
