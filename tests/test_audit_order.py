@@ -129,6 +129,8 @@ def test_a_multi_row_insert_racing_replies_is_not_tampering(mode_db):
                                           "ORDER BY ticket_seq", (y,))]
         if mode != 0:
             assert ids != sorted(ids), "the race did not happen: the chain is in log_id order"
+        # the trace shows the rows in the order the flow applied them
+        assert [r["log_id"] for r in call(connect(logins["agent"]), "sp_ticket_trace", y)] == ids
         a.close()
         b.close()
     admin.close()
