@@ -14,7 +14,8 @@ Description
 The text of one SELECT that reads a ticket''s whole audit trail: ticket_logs
 and every archive (ticket_logs_YYYYMM, listed in ticket_log_archives) that
 can hold its rows (months from the ticket''s creation on), joined by
-UNION ALL, each part restricted to the ticket. Every table has ticket_logs''
+UNION ALL, each part restricted to the ticket (a catalogued archive whose
+table is missing is left out). Every table has ticket_logs''
 columns in its order. With NULL: every row of every ticket. For procedures
 that PREPARE a statement over the trail (sp_ticket_trace,
 sp_verify_audit_trail); an unknown ticket gives the live table''s part only.
@@ -33,9 +34,15 @@ BEGIN
     DECLARE v_where VARCHAR(60) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci DEFAULT '';
     DECLARE v_table VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
     DECLARE v_sql TEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
+    -- A catalogued archive whose table is gone is left out (so readers still
+    -- run); sp_verify_audit_trail reports it.
     DECLARE c_archives CURSOR FOR
         SELECT a.table_name
         FROM ticket_log_archives AS a
+        INNER JOIN information_schema.tables AS i
+            ON
+                i.table_schema = DATABASE()
+                AND a.table_name = i.table_name
         WHERE a.archive_month >= v_since
         ORDER BY a.archive_month;
     DECLARE CONTINUE HANDLER FOR NOT FOUND SET v_done = TRUE;

@@ -10,7 +10,8 @@ SQL SECURITY DEFINER
 COMMENT '
 Description
 -----------
-The ticket''s log rows in the order they happened (action_time, then log_id),
+The ticket''s log rows in the order the flow applied them (ticket_seq, V030;
+rows without one last, by action_time and log_id),
 with the name of the agent the row concerns (agent_id), the agent who
 acted (actor_agent_id, when known) and the database login that wrote the
 row (actor_login): the audit trail for audits and complaints. Reads the live
@@ -46,7 +47,7 @@ BEGIN
         'l.new_priority, l.note, l.actor_agent_id, l.actor_login FROM (',
         fn_ticket_log_source(in_ticket_id),
         ') AS l LEFT JOIN agents AS a ON l.agent_id = a.agent_id ',
-        'ORDER BY l.action_time ASC, l.log_id ASC'
+        'ORDER BY l.ticket_seq IS NULL, l.ticket_seq ASC, l.action_time ASC, l.log_id ASC'
     );
     PREPARE stmt_trace FROM @ticketdb_sql;
     SET @ticketdb_sql = NULL;

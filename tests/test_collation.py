@@ -79,6 +79,10 @@ def _exercise_every_routine(c):
     old_history(c, months=1)
     assert call(c, "sp_archive_ticket_logs", month_start(utcnow(c)).date())
     assert call(c, "sp_verify_audit_trail", None) == []
+    assert call(c, "sp_seal_audit_trail")[0]["tickets_refused"] == 0
+    log(c, tid, "reply", aid)
+    assert call(c, "sp_seal_audit_trail")[0]["tickets_sealed"] == 1
+    assert call(c, "sp_verify_audit_trail", None) == []
     cid = customer(c)
     execute(c, "INSERT INTO conversations (customer_id) VALUES (%s)", (cid,))
     conv = one(c, "SELECT LAST_INSERT_ID()")
@@ -117,10 +121,12 @@ def test_routines_created_under_another_default_still_work(fresh_db):
         for f in repeatable_files():
             for st in f.statements:
                 execute(c, st.text)
-        # fn_ticket_log_hash is V025's, not re-created here; it names its collations too
+        # The hash functions are migrations' (V025, V030, V031), not re-created
+        # here; they name their collations too
         collations = query(c, "SELECT DISTINCT DATABASE_COLLATION FROM information_schema.ROUTINES "
-                              "WHERE ROUTINE_SCHEMA = DATABASE() "
-                              "AND ROUTINE_NAME <> 'fn_ticket_log_hash' UNION "
+                              "WHERE ROUTINE_SCHEMA = DATABASE() AND ROUTINE_NAME NOT IN "
+                              "('fn_ticket_log_hash', 'fn_ticket_log_hash_seq', "
+                              "'fn_audit_seal_hash') UNION "
                               "SELECT DISTINCT DATABASE_COLLATION FROM information_schema.TRIGGERS "
                               "WHERE TRIGGER_SCHEMA = DATABASE()")
         assert collations == ((OTHER,),)

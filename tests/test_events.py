@@ -30,6 +30,7 @@ def test_events_are_scheduled_as_the_contract_says(conn):
         "ev_apply_retention": ("1", "DAY", "ENABLED", "+00:00"),
         "ev_archive_ticket_logs": ("1", "DAY", "ENABLED", "+00:00"),
         "ev_refresh_customer_tiers": ("1", "DAY", "ENABLED", "+00:00"),
+        "ev_seal_audit_trail": ("1", "DAY", "ENABLED", "+00:00"),
     }
 
 

@@ -4,7 +4,7 @@ database, and `<db>_app` of CONTRACT §9 (its grants are in app_role.py).
   <db>_reporting   read-only: SELECT on the helpdesk's tables, one by one
                    (REPORTING_READS, and the monthly archives ticket_logs_YYYYMM
                    that exist when `up --roles` runs), EXECUTE on the reports
-                   and on sp_verify_audit_trail
+                   and on sp_verify_audit_trail and sp_audit_seal_digest
   <db>_agent       reads tickets, customers and the knowledge base; writes
                    ticket logs, messages and interactions; creates tickets and
                    edits their subject, description and category; EXECUTE on
@@ -15,15 +15,17 @@ database, and `<db>_app` of CONTRACT §9 (its grants are in app_role.py).
                    the application's own account, for the customer). Reads
                    archived log rows through sp_ticket_trace only.
   <db>_supervisor  agent, plus managing escalation_rules and agents, the
-                   automation procedures (sp_archive_ticket_logs among them),
-                   sp_verify_audit_trail, and finding and merging duplicate
+                   automation procedures (sp_archive_ticket_logs and
+                   sp_seal_audit_trail among them), sp_verify_audit_trail,
+                   sp_audit_seal_digest, and finding and merging duplicate
                    customers (sp_find_duplicate_customers, sp_merge_customers),
                    reading orders and tier changes, refreshing tiers and
                    overriding a customer's tier (sp_refresh_customer_tiers,
                    sp_set_customer_tier).
 
-No role has any write privilege on ticket_logs_YYYYMM or ticket_log_archives:
-the archive procedure writes them as its definer.
+No role has any write privilege on ticket_logs_YYYYMM or ticket_log_archives,
+nor on the seal tables (audit_seals, audit_seal_tickets, audit_seal_archives):
+the archive and seal procedures write them as their definer.
 
 Every read is granted table by table, never `SELECT ON db.*`: a read grant
 also allows `SELECT … LOCK IN SHARE MODE`, so no role reads the internal
@@ -48,12 +50,12 @@ from ticketdb import app_role
 
 REPORTS = ("sp_overdue_report", "sp_agent_efficiency", "sp_ticket_trace",
            "sp_satisfaction_report")
-AUDIT = ("sp_verify_audit_trail",)
+AUDIT = ("sp_verify_audit_trail", "sp_audit_seal_digest")
 AGENT_PROCEDURES = (*REPORTS, "sp_assign_ticket", "sp_claim_next_ticket",
                     "sp_claim_conversation", "sp_mark_conversation_read")
 SUPERVISOR_PROCEDURES = (*AGENT_PROCEDURES, *AUDIT, "sp_escalate_priorities", "sp_generate_alerts",
                          "sp_snapshot_urgent_tickets", "sp_apply_retention",
-                         "sp_archive_ticket_logs",
+                         "sp_archive_ticket_logs", "sp_seal_audit_trail",
                          "sp_find_duplicate_customers", "sp_merge_customers",
                          "sp_refresh_customer_tiers", "sp_set_customer_tier")
 AGENT_READS = ("service_tickets", "ticket_logs", "customers", "categories", "kb_articles",
@@ -61,7 +63,7 @@ AGENT_READS = ("service_tickets", "ticket_logs", "customers", "categories", "kb_
                "ticket_alerts", "daily_urgent_tickets", "escalation_rules", "ticket_ratings")
 AGENT_INSERTS = ("ticket_logs", "messages", "interactions", "service_tickets", "conversations")
 REPORTING_READS = (*AGENT_READS, "customer_merges", "customer_data_issues",
-                   "customer_orders", "customer_tier_changes")
+                   "customer_orders", "customer_tier_changes", "audit_seals")
 # Read by definer code only (never granted to a role): a locking read on one
 # of them would hold up every login's moves or the scheduled jobs.
 INTERNAL_TABLES = ("ticketdb_flow_marks", "ticket_log_imports", "ticketdb_settings",

@@ -1,8 +1,9 @@
 -- Status, priority, assignee and the flow's timestamps change only through
 -- the status flow (a row in ticket_logs); a direct UPDATE of them is refused,
 -- naming the first such column it changes, and so is one of reopen_count or
--- log_head (the head of the ticket's hash chain, V025). Subject, description and category
--- stay editable.
+-- log_head (the head of the ticket's hash chain, V025) or of log_seq and
+-- log_seq_v025 (its row count and hash format, V030). Subject, description
+-- and category stay editable.
 --
 -- The flow's own UPDATE is recognised by its mark in ticketdb_flow_marks
 -- (this connection, this ticket), which only the flow trigger writes and
@@ -36,6 +37,8 @@ BEGIN
         OR NEW.paused_minutes <> OLD.paused_minutes
         OR NEW.reopen_count <> OLD.reopen_count
         OR NOT (NEW.log_head <=> OLD.log_head)
+        OR NEW.log_seq <> OLD.log_seq
+        OR NEW.log_seq_v025 <> OLD.log_seq_v025
     THEN
         -- Only now look for the flow's mark: inside a writing statement this
         -- read locks, so it is not made for edits that need no mark (subject,
@@ -59,7 +62,9 @@ BEGIN
                 WHEN NOT (NEW.waiting_since <=> OLD.waiting_since) THEN 'waiting_since'
                 WHEN NEW.paused_minutes <> OLD.paused_minutes THEN 'paused_minutes'
                 WHEN NEW.reopen_count <> OLD.reopen_count THEN 'reopen_count'
-                ELSE 'log_head'
+                WHEN NOT (NEW.log_head <=> OLD.log_head) THEN 'log_head'
+                WHEN NEW.log_seq <> OLD.log_seq THEN 'log_seq'
+                ELSE 'log_seq_v025'
             END;
             SET v_message = CONCAT(
                 'ticketdb: ticket ', OLD.ticket_id, ': ', v_column,

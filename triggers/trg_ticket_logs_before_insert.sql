@@ -13,11 +13,15 @@
 -- staged in ticket_log_imports (the import path); the trigger consumes the
 -- staged row. actor_login is always the session's login.
 --
--- row_hash chains the row to the ticket's previous one (V025,
--- fn_ticket_log_hash): computed from service_tickets.log_head, read with the
--- ticket's row lock the flow takes anyway, and written back as the new head
--- in the same UPDATE that moves the ticket. Whatever the client sends as
--- row_hash is replaced.
+-- ticket_seq numbers the ticket's rows 1, 2, 3 ... (V030): the counter
+-- service_tickets.log_seq, read and advanced under the ticket's row lock, so
+-- the numbers follow the order rows really take the lock, whatever order
+-- their AUTO_INCREMENT log_ids were reserved in. row_hash chains the row to
+-- the ticket's previous one, its number included (fn_ticket_log_hash_seq):
+-- computed from service_tickets.log_head, read with that lock, and written
+-- back as the new head in the same UPDATE that moves the ticket.
+-- sp_verify_audit_trail follows ticket_seq. Whatever the client sends as
+-- ticket_seq or row_hash is replaced.
 --
 -- Written for speed as well as reading: the server re-prepares every
 -- expression a trigger runs, so the common path runs few and short ones (one
@@ -40,6 +44,7 @@ BEGIN
     DECLARE v_waiting_since DATETIME;
     DECLARE v_last_action DATETIME;
     DECLARE v_head BINARY(32);
+    DECLARE v_seq INT UNSIGNED;
     DECLARE v_to VARCHAR(20) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
     DECLARE v_active TINYINT;
     DECLARE v_paused INT DEFAULT 0;
@@ -54,8 +59,9 @@ BEGIN
         created_at,
         waiting_since,
         last_action_at,
-        log_head
-    INTO v_status, v_priority, v_agent, v_created, v_waiting_since, v_last_action, v_head
+        log_head,
+        log_seq
+    INTO v_status, v_priority, v_agent, v_created, v_waiting_since, v_last_action, v_head, v_seq
     FROM service_tickets
     WHERE ticket_id = NEW.ticket_id -- noqa: RF01
     FOR UPDATE;
@@ -208,9 +214,10 @@ BEGIN
     IF NEW.actor_agent_id IS NULL AND NEW.action_type NOT IN ('assign', 'transfer') THEN
         SET NEW.actor_agent_id = NEW.agent_id;
     END IF;
-    SET NEW.row_hash = fn_ticket_log_hash(
-        v_head, NEW.ticket_id, NEW.action_type, NEW.agent_id, NEW.from_status,
-        NEW.to_status, NEW.old_priority, NEW.new_priority, NEW.note,
+    SET NEW.ticket_seq = v_seq + 1;
+    SET NEW.row_hash = fn_ticket_log_hash_seq(
+        v_head, NEW.ticket_seq, NEW.ticket_id, NEW.action_type, NEW.agent_id,
+        NEW.from_status, NEW.to_status, NEW.old_priority, NEW.new_priority, NEW.note,
         NEW.action_time, NEW.actor_agent_id, NEW.actor_login
     );
 
@@ -233,14 +240,16 @@ BEGIN
                 current_status = v_to,
                 assigned_agent_id = NEW.agent_id,
                 last_action_at = NEW.action_time,
-                log_head = NEW.row_hash
+                log_head = NEW.row_hash,
+                log_seq = NEW.ticket_seq
             WHERE ticket_id = NEW.ticket_id;
         WHEN NEW.action_type = 'reply' THEN
             UPDATE service_tickets
             SET
                 first_response_at = COALESCE(first_response_at, NEW.action_time),
                 last_action_at = NEW.action_time,
-                log_head = NEW.row_hash
+                log_head = NEW.row_hash,
+                log_seq = NEW.ticket_seq
             WHERE ticket_id = NEW.ticket_id;
         WHEN NEW.action_type = 'wait_customer' THEN
             UPDATE service_tickets
@@ -248,7 +257,8 @@ BEGIN
                 current_status = v_to,
                 waiting_since = NEW.action_time,
                 last_action_at = NEW.action_time,
-                log_head = NEW.row_hash
+                log_head = NEW.row_hash,
+                log_seq = NEW.ticket_seq
             WHERE ticket_id = NEW.ticket_id;
         WHEN NEW.action_type = 'escalate' THEN
             UPDATE service_tickets
@@ -256,7 +266,8 @@ BEGIN
                 priority = NEW.new_priority,
                 alert_stage = 0,
                 last_action_at = NEW.action_time,
-                log_head = NEW.row_hash
+                log_head = NEW.row_hash,
+                log_seq = NEW.ticket_seq
             WHERE ticket_id = NEW.ticket_id;
         ELSE  -- resume, resolve, close, reopen
             UPDATE service_tickets
@@ -278,7 +289,8 @@ BEGIN
                 reopen_count = reopen_count + (NEW.action_type = 'reopen'),
                 alert_stage = IF(v_paused > 0, 0, alert_stage),
                 last_action_at = NEW.action_time,
-                log_head = NEW.row_hash
+                log_head = NEW.row_hash,
+                log_seq = NEW.ticket_seq
             WHERE ticket_id = NEW.ticket_id;
     END CASE;
     DELETE FROM ticketdb_flow_marks

@@ -1,0 +1,20 @@
+-- audit_seals is append-only (V031, the sealed audit trail):
+-- any DELETE is refused, to every account. An admin who drops this guard to
+-- rewrite a seal breaks the seals' hash chain, which sp_verify_audit_trail
+-- and a copy exported elsewhere (docs/audit-trail.md) catch.
+DROP TRIGGER IF EXISTS trg_audit_seals_before_delete;
+
+DELIMITER $$
+
+CREATE TRIGGER trg_audit_seals_before_delete
+BEFORE DELETE ON audit_seals
+FOR EACH ROW
+BEGIN
+    DECLARE v_message VARCHAR(128) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
+    SET v_message = CONCAT(
+        'ticketdb: seal ', OLD.seal_id, ': audit_seals is append-only (cannot delete)'
+    );
+    SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = v_message;
+END$$
+
+DELIMITER ;
