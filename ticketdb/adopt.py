@@ -33,8 +33,9 @@ def baseline(target: Target, echo: Echo, root: Path = ROOT, lock_timeout: int = 
     if conn is None:
         raise AdoptError(f"database {target.database} does not exist: nothing to adopt "
                          "(up creates it)")
+    lease = None
     try:
-        migrate.acquire_lock(conn, target.database, lock_timeout)
+        lease = migrate.acquire_lock(conn, target, lock_timeout, echo, "baseline")
         differences = verify.schema_differences(target, conn, files)
         if differences:
             raise AdoptError(
@@ -65,6 +66,8 @@ def baseline(target: Target, echo: Echo, root: Path = ROOT, lock_timeout: int = 
              if count else "baseline: nothing to record, every file is already applied")
         return count
     finally:
+        if lease is not None:
+            lease.release()
         conn.close()
 
 
@@ -73,8 +76,9 @@ def repair(target: Target, echo: Echo, root: Path = ROOT, lock_timeout: int = 60
     conn = migrate.open_existing(target)
     if conn is None or not history.table_exists(conn, target.database):
         raise AdoptError(f"{target.display()} has no deploy history: nothing to repair")
+    lease = None
     try:
-        migrate.acquire_lock(conn, target.database, lock_timeout)
+        lease = migrate.acquire_lock(conn, target, lock_timeout, echo, "repair")
         history.ensure_table(conn, target.database)
         history.mark_interrupted(conn, target.database)
         count = 0
@@ -104,4 +108,6 @@ def repair(target: Target, echo: Echo, root: Path = ROOT, lock_timeout: int = 60
             echo("nothing to repair")
         return count
     finally:
+        if lease is not None:
+            lease.release()
         conn.close()

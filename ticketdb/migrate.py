@@ -7,7 +7,6 @@ written in `history.py`, and this module decides what runs and in what order.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import signal
@@ -21,7 +20,7 @@ import pymysql
 from pymysql.connections import Connection
 from pymysql.cursors import Cursor
 
-from ticketdb import backup, history, locks, scope, server_checks
+from ticketdb import backup, deploy_lock, history, locks, scope, server_checks
 from ticketdb.connection import COLLATION, SESSION_SETUP, SQL_MODE, Target, connect, reset_session
 from ticketdb.sources import ROOT, SqlFile, all_files, plain, wire
 from ticketdb.splitter import Statement
@@ -70,16 +69,6 @@ class UpOptions:
     allow_missing: bool = False  # go on although files the history knows are gone
     target: str | None = None  # apply versioned migrations up to this version only
     backup_dir: Path | None = None  # dump the database here before changing anything
-
-
-def lock_name(database: str) -> str:
-    """GET_LOCK's name for one database: at most 64 characters, and two long
-    database names never share one (a digest of the whole name ends it)."""
-    name = f"ticketdb.deploy.{database}"
-    if len(name) <= 64:
-        return name
-    digest = hashlib.sha1(database.encode()).hexdigest()[:12]
-    return f"ticketdb.deploy.{database[:64 - 16 - 13]}.{digest}"
 
 
 def database_exists(conn: Connection, database: str) -> bool:
@@ -213,13 +202,15 @@ def plan_text(states: list[FileState], database: str, history_upgrades: list[str
     work = [s for s in states if s.needs_work and s.resume_at >= 0]
     if not work:
         return "-- nothing to do: the database is up to date\n"
+    take_lock, lock_taken, free_lock = deploy_lock.plan_sql()
     out = [
         "-- Pipe into the mysql client connected to this database. It stops at the",
         "-- first error: nothing after it runs, and `status` shows where it stopped.",
         _guard(f"DATABASE() = {history.literal(database)}",
                f"ticketdb: this plan is for database {database}; run it there"),
-        _guard(f"GET_LOCK({history.literal(lock_name(database))}, 60) = 1",
-               "ticketdb: another deploy is running; try again when it has finished"),
+        *take_lock,
+        _guard(lock_taken, "ticketdb: another deploy is running (see ticketdb_deploy_lock); "
+               "try again when it has finished"),
         *_session_sql(),
         f"ALTER DATABASE `{database}` CHARACTER SET utf8mb4 COLLATE {COLLATION};",
         history.CREATE_TABLE.strip() + ";",
@@ -228,7 +219,7 @@ def plan_text(states: list[FileState], database: str, history_upgrades: list[str
     ]
     for s in work:
         out += _plan_file(s)
-    out.append("DO RELEASE_LOCK(" + history.literal(lock_name(database)) + ");")
+    out.append(free_lock)
     return "\n".join(out) + "\n"
 
 
@@ -254,10 +245,11 @@ def _plan_file(s: FileState) -> list[str]:
     table = history.TABLE
     out = [f"-- {f.path} ({s.state}{': ' + s.note if s.note else ''})"]
     columns = ("script, kind, version, description, checksum, state, statements_total, "
-               "statements_done, done_checksums, installed_by, started_at")
+               f"statements_done, done_checksums, installed_by, started_at, "
+               f"{history.WRITER_COLUMNS}")
     values = (f"{lit(f.path)}, {lit(f.kind)}, {lit(f.version)}, {lit(f.description[:200])}, "
               f"{lit(f.checksum)}")
-    by = "CONCAT(CURRENT_USER(), ' (plan)'), UTC_TIMESTAMP(3)"
+    by = f"CONCAT(CURRENT_USER(), ' (plan)'), UTC_TIMESTAMP(3), {history.WRITER_SQL}"
     versioned = f.kind == "versioned"
     if versioned:
         done = " ".join(f.statement_checksums[: s.resume_at])
@@ -458,18 +450,13 @@ def _ms(started: float) -> int:
     return int((time.monotonic() - started) * 1000)
 
 
-def acquire_lock(conn: Connection, database: str, timeout: int) -> None:
-    name = lock_name(database)
-    with conn.cursor() as cur:
-        cur.execute("SELECT GET_LOCK(%s, %s)", (name, timeout))
-        if cur.fetchone()[0] == 1:
-            return
-        cur.execute("SELECT IS_USED_LOCK(%s)", (name,))
-        holder = cur.fetchone()[0]
-    raise DeployError(
-        f"another deploy is running on {database}: lock '{name}' is held by "
-        f"{server_checks.describe_session(conn, holder)}; waited {timeout} s (--lock-timeout)"
-    )
+def acquire_lock(conn: Connection, target: Target, timeout: int, echo: Echo | None = None,
+                 command: str = "up") -> deploy_lock.Lease:
+    """The deploy lock (ticketdb/deploy_lock.py): a lease row, cluster-wide."""
+    try:
+        return deploy_lock.acquire(conn, target, target.database, timeout, echo, command)
+    except deploy_lock.LockError as exc:
+        raise DeployError(str(exc)) from None
 
 
 def refuse_unfit_server(conn: Connection) -> None:
@@ -518,13 +505,14 @@ def up(target: Target, echo: Echo, options: UpOptions | None = None, root: Path 
     options = options or UpOptions()
     scope.checked_files(root)
     conn = connect(target, database=None, multi_statements=True)
+    lease = None
     try:
         refuse_unfit_server(conn)
         with conn.cursor() as cur:
             cur.execute(f"CREATE DATABASE IF NOT EXISTS `{target.database}` "
                         f"DEFAULT CHARACTER SET utf8mb4 COLLATE {COLLATION}")
             cur.execute(f"USE `{target.database}`")
-        acquire_lock(conn, target.database, options.lock_timeout)
+        lease = acquire_lock(conn, target, options.lock_timeout, echo)
         locks.bound_lock_waits(conn, options.lock_wait)
         history.ensure_table(conn, target.database)
         if history.mark_interrupted(conn, target.database):
@@ -569,7 +557,9 @@ def up(target: Target, echo: Echo, options: UpOptions | None = None, root: Path 
             echo(f"warning: {warning}")
         return len(work)
     finally:
-        conn.close()  # also releases the deploy lock
+        if lease is not None:
+            lease.release()
+        conn.close()
 
 
 def missing_problems(states: list[FileState], allow: bool, echo: Echo) -> list[str]:

@@ -17,7 +17,7 @@ from pathlib import Path
 import pymysql
 from pymysql.connections import Connection
 
-from ticketdb import history, migrate, scope
+from ticketdb import deploy_lock, history, migrate, scope
 from ticketdb.connection import COLLATION, Target, connect, reset_session
 from ticketdb.sources import ROOT, SqlFile
 
@@ -114,7 +114,7 @@ def snapshot(conn: Connection, schema: str) -> Snapshot:
             objects = {}
             for row in cur.fetchall():
                 key = tuple(row[:keys])
-                if key[0] == history.TABLE:
+                if key[0] in (history.TABLE, deploy_lock.TABLE):
                     continue
                 values = tuple(
                     str(v).replace(f"`{schema}`.", "") if v is not None else None
