@@ -193,7 +193,8 @@ def blocking_problems(states: list[FileState]) -> list[str]:
     return problems
 
 
-def plan_text(states: list[FileState], database: str, history_upgrades: list[str]) -> str:
+def plan_text(states: list[FileState], database: str, history_upgrades: list[str],
+              mariadb: bool = False) -> str:
     """What `up` would run, statement by statement, as a script the `mysql`
     client runs in `database`. It does what `up` does around the files too:
     the deploy lock, the session (sql_mode, time zone, names), the database's
@@ -218,7 +219,7 @@ def plan_text(states: list[FileState], database: str, history_upgrades: list[str
         "",
     ]
     for s in work:
-        out += _plan_file(s)
+        out += _plan_file(s, mariadb)
     out.append(free_lock)
     return "\n".join(out) + "\n"
 
@@ -238,7 +239,7 @@ def _plan_statement(text: str) -> str:
     return f"DELIMITER $$\n{text}$$\nDELIMITER ;" if ";" in text else f"{text};"
 
 
-def _plan_file(s: FileState) -> list[str]:
+def _plan_file(s: FileState, mariadb: bool = False) -> list[str]:
     f = s.file
     lit = history.literal
     total = len(f.statements)
@@ -257,7 +258,7 @@ def _plan_file(s: FileState) -> list[str]:
                    f"{s.resume_at}, {lit(done)}, {by});")
         out.append("SET @ticketdb_history_id = LAST_INSERT_ID();")
     locked = False
-    statements = f.run_statements[s.resume_at:] if versioned else f.run_statements
+    statements = f.run_statements[s.resume_at:] if versioned else f.run_statements_on(mariadb)
     for st in statements:
         if st.number:
             out.append(f"-- statement {st.number} of {total} (line {st.line})")
@@ -332,7 +333,7 @@ _LOCK_TABLES = re.compile(r"^(UN)?LOCK\s+TABLES?\b", re.IGNORECASE)
 
 
 def apply_versioned(conn: Connection, schema: str, s: FileState, echo: Echo,
-                    options: UpOptions) -> None:
+                    options: UpOptions, galera: bool = False) -> None:
     """Statement by statement, each with its progress row in one transaction.
     Between a file's own LOCK TABLES and UNLOCK TABLES (dumps do that around
     their INSERTs) the history table is not locked and a transaction would
@@ -348,6 +349,16 @@ def apply_versioned(conn: Connection, schema: str, s: FileState, echo: Echo,
         for idx in range(s.resume_at, len(f.statements)):
             st = f.statements[idx]
             lock = _LOCK_TABLES.match(plain(st.text))
+            if lock and galera:
+                # node-local on Galera (refuse_locking_migration checked the
+                # tables are empty): not run, recorded as done
+                lock = None
+                done = list(f.statement_checksums[: idx + 1])
+                with conn.cursor() as c2:
+                    c2.execute(history.progress_sql(schema), (len(done), " ".join(done), hid))
+                echo(f"  statement {st.number}: {plain(st.text)[:40]}… not run on a Galera node "
+                     "(its tables are empty)")
+                continue
             try:
                 if not locked:
                     conn.begin()
@@ -384,7 +395,7 @@ def apply_versioned(conn: Connection, schema: str, s: FileState, echo: Echo,
 
 
 def apply_repeatable(conn: Connection, schema: str, s: FileState, echo: Echo,
-                     options: UpOptions) -> None:
+                     options: UpOptions, mariadb: bool = False) -> None:
     """Run the whole file. On failure, put the previous version back (inside
     the file's own LOCK TABLES, if it has one) so the object never goes missing."""
     f = s.file
@@ -392,7 +403,7 @@ def apply_repeatable(conn: Connection, schema: str, s: FileState, echo: Echo,
     hid = history.start(conn, schema, f, [])
     started = time.monotonic()
     with conn.cursor() as cur:
-        for st in f.run_statements:
+        for st in f.run_statements_on(mariadb):
             try:
                 locks.run_with_retries(conn, cur, st.text, run_sql, echo, options.lock_wait,
                                        options.retries)
@@ -402,7 +413,7 @@ def apply_repeatable(conn: Connection, schema: str, s: FileState, echo: Echo,
                     raise DeployError(_lost_message(f, st, exc)) from None
                 message = _error(f, st.number, st.line, exc)
                 reset_session(conn)
-                restored = _restore(conn, f, previous)
+                restored = _restore(conn, f, previous, mariadb)
                 cur.execute("UNLOCK TABLES")
                 reset_session(conn)
                 if restored:
@@ -432,13 +443,13 @@ def _lost_message(f: SqlFile, st: Statement, exc: pymysql.MySQLError) -> str:
             f"({what}); the next up finds this attempt interrupted and resumes it")
 
 
-def _restore(conn: Connection, f: SqlFile, previous: str | None) -> bool:
+def _restore(conn: Connection, f: SqlFile, previous: str | None, mariadb: bool = False) -> bool:
     if not previous:
         return False
     old = SqlFile(f.path, f.kind, f.version, f.description, previous)
     with conn.cursor() as cur:
         try:
-            for st in old.run_statements:
+            for st in old.run_statements_on(mariadb):
                 if not _LOCK_TABLES.match(st.text):  # the swap's lock is held already
                     run_sql(cur, st.text)
         except pymysql.MySQLError:
@@ -459,6 +470,37 @@ def acquire_lock(conn: Connection, target: Target, timeout: int, echo: Echo | No
         raise DeployError(str(exc)) from None
 
 
+def locked_tables(f: SqlFile) -> list[str]:
+    """The tables a migration's own LOCK TABLES names (aliases left out)."""
+    names: list[str] = []
+    for st in f.statements:
+        text = plain(st.text)
+        if _LOCK_TABLES.match(text) and not text.upper().startswith("UN"):
+            body = re.sub(r"^LOCK\s+TABLES?\s+", "", text, flags=re.IGNORECASE)
+            body = re.sub(r"\s*--.*$", "", body)
+            for part in body.rstrip(";").split(","):
+                name = part.strip().split()[0].strip("`")
+                if name and name not in names:
+                    names.append(name)
+    return names
+
+
+def refuse_locking_migration(conn: Connection, f: SqlFile) -> None:
+    """On a Galera node, LOCK TABLES holds on that node only (and DDL under it
+    froze the cluster): a migration that locks tables to rewrite their rows
+    (V025) runs without its lock only while those tables are empty (a new
+    install); with rows, up refuses before the file runs."""
+    tables = locked_tables(f)
+    with conn.cursor() as cur:
+        filled = [t for t in tables if cur.execute(f"SELECT 1 FROM `{t}` LIMIT 1")]
+    if filled:
+        raise DeployError(
+            f"{f.path}: refusing on a Galera node: it rewrites rows of {', '.join(filled)} under "
+            "LOCK TABLES, which holds on one node only. Apply it with one node running: stop "
+            "the others, `up` on that node (bootstrapped), then start the others (they rejoin "
+            "by SST); see docs/cluster.md")
+
+
 def refuse_unfit_server(conn: Connection) -> None:
     """Before anything is created: a read-only server, a version below the floor."""
     problems = [server_checks.read_only_refusal(conn),
@@ -466,6 +508,14 @@ def refuse_unfit_server(conn: Connection) -> None:
     problems = [p for p in problems if p]
     if problems:
         raise DeployError("refusing to deploy: " + "; ".join(problems))
+
+
+def refuse_unfit_galera_node(conn: Connection, database: str) -> None:
+    """What Galera needs, one line each (ticketdb/server_checks.py)."""
+    problems = server_checks.galera_problems(conn, database)
+    if problems:
+        raise DeployError("refusing to deploy on this Galera node, nothing was changed:\n  "
+                          + "\n  ".join(problems))
 
 
 def refuse_what_cannot_be_created(conn: Connection, work: list[FileState]) -> None:
@@ -508,6 +558,9 @@ def up(target: Target, echo: Echo, options: UpOptions | None = None, root: Path 
     lease = None
     try:
         refuse_unfit_server(conn)
+        mariadb = server_checks.server_version(conn).mariadb
+        galera = server_checks.galera_node(conn)
+        refuse_unfit_galera_node(conn, target.database)
         with conn.cursor() as cur:
             cur.execute(f"CREATE DATABASE IF NOT EXISTS `{target.database}` "
                         f"DEFAULT CHARACTER SET utf8mb4 COLLATE {COLLATION}")
@@ -541,9 +594,11 @@ def up(target: Target, echo: Echo, options: UpOptions | None = None, root: Path 
             if s.state == "changed" and s.attempt and s.attempt.checksum == s.file.checksum:
                 echo(f"re-applying {s.file.path}: {s.note.removesuffix(': up re-applies it')}")
             if s.file.kind == "versioned":
-                apply_versioned(conn, target.database, s, echo, options)
+                if galera:
+                    refuse_locking_migration(conn, s.file)
+                apply_versioned(conn, target.database, s, echo, options, galera)
             else:
-                apply_repeatable(conn, target.database, s, echo, options)
+                apply_repeatable(conn, target.database, s, echo, options, mariadb)
             how = f"resumed at statement {s.resume_at + 1}, " if s.resume_at else ""
             echo(f"applied {s.file.path} ({how}{count} statement(s), {_ms(started)} ms)")
         if work:
@@ -609,10 +664,14 @@ def read_plan(target: Target, root: Path = ROOT) -> tuple[list[FileState], str]:
     try:
         states = file_states(conn, target.database, root)
         upgrades = history.upgrades_needed(conn, target.database) if conn else []
+        probe = conn or connect(target, database=None)
+        mariadb = server_checks.server_version(probe).mariadb
+        if probe is not conn:
+            probe.close()
     finally:
         if conn:
             conn.close()
-    return states, plan_text(states, target.database, upgrades)
+    return states, plan_text(states, target.database, upgrades, mariadb)
 
 
 def read_states(target: Target, root: Path = ROOT) -> list[FileState]:

@@ -17,7 +17,7 @@ from pathlib import Path
 import pymysql
 from pymysql.connections import Connection
 
-from ticketdb import deploy_lock, history, migrate, scope
+from ticketdb import deploy_lock, history, migrate, scope, server_checks
 from ticketdb.connection import COLLATION, Target, connect, reset_session
 from ticketdb.sources import ROOT, SqlFile
 
@@ -293,7 +293,9 @@ def schema_differences(target: Target, live_conn: Connection, files: list[SqlFil
     scratch = f"{target.database[:40]}_verify_{secrets.token_hex(4)}"
     ref_conn = connect(target, database=None, multi_statements=True)
     try:
-        if not unreplicated(ref_conn) and is_replica(ref_conn):
+        if server_checks.galera_node(ref_conn):
+            keep_on_this_node(ref_conn)
+        elif not unreplicated(ref_conn) and is_replica(ref_conn):
             raise ReplicaError(
                 "the server replicates from another and this account may not keep the "
                 "scratch database out of its binary log (SET sql_log_bin needs SUPER or "
@@ -317,6 +319,24 @@ def schema_differences(target: Target, live_conn: Connection, files: list[SqlFil
 
 class ReplicaError(RuntimeError):
     """verify would write to a replica (exit 2)."""
+
+
+def keep_on_this_node(conn: Connection) -> None:
+    """On a Galera node every node is writable (the read-only refusal never
+    applies) and sql_log_bin = 0 does not stop a write set: the scratch
+    database is built with wsrep_on = OFF for this session, so it exists on
+    this node only and its DROP stays here too. Without the privilege for
+    that, verify refuses rather than make every node build it (exit 2)."""
+    with conn.cursor() as cur:
+        try:
+            cur.execute("SET SESSION wsrep_on = OFF")
+            cur.execute("SET SESSION sql_log_bin = 0")
+        except pymysql.MySQLError as exc:
+            raise ReplicaError(
+                f"this is a Galera node and this account may not keep verify's scratch "
+                f"database on it (SET SESSION wsrep_on = OFF: error {exc.args[0]}: "
+                f"{exc.args[1]}); it needs SUPER. Without it the scratch would be built "
+                "and dropped on every node") from None
 
 
 def refuse_replica(conn: Connection) -> None:
