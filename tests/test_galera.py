@@ -7,12 +7,17 @@ and 3 join by rsync SST. The tests deploy, write and kill nodes on it for real.
 from __future__ import annotations
 
 import secrets
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
+from support import one, query
 
 from ticketdb import cluster as galera
-from ticketdb.connection import Target
+from ticketdb import history
+from ticketdb.connection import Target, connect
+from ticketdb.sources import ROOT
 
 pytestmark = pytest.mark.slow
 
@@ -51,3 +56,73 @@ def test_cluster_replicates_and_a_killed_node_rejoins_by_sst(cluster: galera.Clu
         cur.execute(f"SELECT id FROM {name}.t ORDER BY id")
         assert cur.fetchall() == ((1,), (2,))
         cur.execute(f"DROP DATABASE {name}")
+
+
+DEPLOY = str(ROOT / "deploy.py")
+
+
+def run(target: Target, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, DEPLOY, "--url", target.url(), *args],
+                          capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def clean_everywhere(c: galera.Cluster, database: str) -> None:
+    for t in targets(c, database):
+        checked = run(t, "verify")
+        assert checked.returncode == 0, (t.port, checked.stdout, checked.stderr)
+        status = run(t, "status", "--check")
+        assert status.returncode == 0, (t.port, status.stdout, status.stderr)
+        conn = connect(t)
+        try:
+            assert query(conn, "SELECT EVENT_NAME, STATUS FROM information_schema.EVENTS "
+                               "WHERE EVENT_SCHEMA = DATABASE() AND STATUS <> 'ENABLED'") == ()
+            # verify's scratch database was built on its node only, and dropped
+            assert query(conn, "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA "
+                               "WHERE SCHEMA_NAME LIKE %s", (f"{database[:40]}_verify_%",)) == ()
+        finally:
+            conn.close()
+
+
+@pytest.fixture(scope="module")
+def deployed(cluster: galera.Cluster) -> str:
+    """One database deployed by `up` on node 1, shared by the tests that
+    only write rows."""
+    name = new_name("shared")
+    done = run(cluster.node(1).target.with_database(name), "up")
+    assert done.returncode == 0, done.stdout + done.stderr
+    return name
+
+
+def test_up_on_one_node_then_verify_and_status_clean_on_all_three(cluster, deployed):
+    clean_everywhere(cluster, deployed)
+    again = run(cluster.node(2).target.with_database(deployed), "up")
+    assert again.returncode == 0, again.stderr
+    assert "nothing to do" in again.stdout, again.stdout
+    clean_everywhere(cluster, deployed)
+
+
+def test_two_ups_at_once_on_two_nodes_one_waits_never_both(cluster):
+    name = new_name("twoup")
+    procs = [subprocess.Popen([sys.executable, DEPLOY, "--url",
+                               cluster.node(n).target.with_database(name).url(), "up",
+                               "--lock-timeout", "240"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for n in (1, 2)]
+    results = [(*p.communicate(timeout=400), p.returncode) for p in procs]
+    for out, err, code in results:
+        assert code == 0, (out, err)
+    applied = [out for out, _, _ in results if "done:" in out]
+    assert len(applied) == 1, results
+    waited = [out for out, _, _ in results if "nothing to do" in out]
+    assert len(waited) == 1, results
+    conn = connect(cluster.node(3).target.with_database(name))
+    try:
+        assert query(conn, f"SELECT script FROM {history.TABLE} GROUP BY script "
+                           "HAVING COUNT(*) > 1") == ()
+        nodes = {r[0] for r in query(conn, f"SELECT DISTINCT node FROM {history.TABLE}")}
+        assert len(nodes) == 1 and None not in nodes, nodes
+        assert one(conn, f"SELECT COUNT(*) FROM {history.TABLE} WHERE connection_id IS NULL "
+                         "OR state <> 'applied'") == 0
+    finally:
+        conn.close()
+    clean_everywhere(cluster, name)

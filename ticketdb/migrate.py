@@ -20,7 +20,7 @@ import pymysql
 from pymysql.connections import Connection
 from pymysql.cursors import Cursor
 
-from ticketdb import backup, deploy_lock, history, locks, scope, server_checks
+from ticketdb import backup, deploy_lock, galera, history, locks, scope, server_checks
 from ticketdb.connection import COLLATION, SESSION_SETUP, SQL_MODE, Target, connect, reset_session
 from ticketdb.sources import ROOT, SqlFile, all_files, plain, wire
 from ticketdb.splitter import Statement
@@ -559,7 +559,7 @@ def up(target: Target, echo: Echo, options: UpOptions | None = None, root: Path 
     try:
         refuse_unfit_server(conn)
         mariadb = server_checks.server_version(conn).mariadb
-        galera = server_checks.galera_node(conn)
+        on_galera = server_checks.galera_node(conn)
         refuse_unfit_galera_node(conn, target.database)
         with conn.cursor() as cur:
             cur.execute(f"CREATE DATABASE IF NOT EXISTS `{target.database}` "
@@ -570,6 +570,12 @@ def up(target: Target, echo: Echo, options: UpOptions | None = None, root: Path 
         history.ensure_table(conn, target.database)
         if history.mark_interrupted(conn, target.database):
             echo("note: an earlier deploy was interrupted; resuming where it stopped")
+        events = [name for f in all_files(root) for kind, name in f.created_objects
+                  if kind == "event"]
+        cluster_warnings = []
+        if on_galera:  # before the states: a replicated event is no drift to re-create
+            cluster_warnings = galera.enable_events_on_every_node(conn, target, events,
+                                                                       echo)
         states = file_states(conn, target.database, root)
         problems = blocking_problems(states)
         problems += missing_problems(states, options.allow_missing, echo)
@@ -594,9 +600,9 @@ def up(target: Target, echo: Echo, options: UpOptions | None = None, root: Path 
             if s.state == "changed" and s.attempt and s.attempt.checksum == s.file.checksum:
                 echo(f"re-applying {s.file.path}: {s.note.removesuffix(': up re-applies it')}")
             if s.file.kind == "versioned":
-                if galera:
+                if on_galera:
                     refuse_locking_migration(conn, s.file)
-                apply_versioned(conn, target.database, s, echo, options, galera)
+                apply_versioned(conn, target.database, s, echo, options, on_galera)
             else:
                 apply_repeatable(conn, target.database, s, echo, options, mariadb)
             how = f"resumed at statement {s.resume_at + 1}, " if s.resume_at else ""
@@ -608,7 +614,10 @@ def up(target: Target, echo: Echo, options: UpOptions | None = None, root: Path 
                  "(repeatable objects wait until every migration is applied)")
         if after is not None:
             after(conn)
-        for warning in server_checks.settings_warnings(conn, target.database):
+        if on_galera and work:  # what this up created replicated SLAVESIDE_DISABLED
+            cluster_warnings = galera.enable_events_on_every_node(conn, target, events,
+                                                                       echo)
+        for warning in server_checks.settings_warnings(conn, target.database) + cluster_warnings:
             echo(f"warning: {warning}")
         return len(work)
     finally:
