@@ -27,7 +27,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from ticketdb import adopt, connection, lint, migrate, roles, sample, sandbox, verify
+from ticketdb import adopt, connection, jobs, lint, migrate, roles, sample, sandbox, verify
 from ticketdb.connection import ConnectionSettingsError, Target
 from ticketdb.server import ServerError
 from ticketdb.sources import ROOT, SourceError, wire
@@ -102,7 +102,7 @@ def handled(func: Callable[..., Any]) -> Callable[..., Any]:
         except pymysql.MySQLError as exc:
             fail(f"server error: {exc}", 1, password)
         except (migrate.DeployError, adopt.AdoptError, sample.SampleError, SourceError, SplitError,
-                ServerError) as exc:
+                ServerError, jobs.JobsError) as exc:
             fail(str(exc), 1, password)
 
     return wrapper
@@ -264,10 +264,25 @@ def status(obj: Context, as_json: bool, check: bool) -> None:
                           "" if r["execution_ms"] is None else str(r["execution_ms"]),
                           Text(r["note"]))
         console.print(table)
+    job_problems = jobs.check(target) if check else []
+    for problem in job_problems:
+        err_console.print(f"status --check: {problem}", markup=False, soft_wrap=True)
     if check and not_ready:
         err_console.print(f"status --check: {len(not_ready)} file(s) not applied as they are",
                           markup=False)
+    if check and (not_ready or job_problems):
         sys.exit(1)
+
+
+@cli.command("jobs")
+@connection_options
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_obj
+@handled
+def jobs_cmd(obj: Context, as_json: bool) -> None:
+    """Each scheduled job: schedule, last run, last success, last failure, and
+    whether the event scheduler is ON and the job's event enabled."""
+    jobs.show(obj.target(), console, as_json)
 
 
 @cli.command()

@@ -1,12 +1,11 @@
 -- Daily at 05:00 UTC: the morning list of urgent tickets (sp_snapshot_urgent_tickets).
--- Does nothing on a read-only server (a replica), so a promoted replica takes
--- over without double runs. A run that finds the previous one still going
--- (its named lock held) skips its turn, so runs never overlap. Times are
--- UTC: the deployer creates it with time_zone = '+00:00', which the event
--- keeps.
+-- The body is one CALL of sp_run_job, which does nothing on a read-only
+-- server (a replica, so a promoted replica takes over without double runs),
+-- takes the job's lease (runs never overlap; on a cluster each period runs
+-- on one node), records the run in ticketdb_job_runs and runs the job.
+-- Times are UTC: the deployer creates it with time_zone = '+00:00', which
+-- the event keeps.
 DROP EVENT IF EXISTS ev_snapshot_urgent_tickets;
-
-DELIMITER $$
 
 CREATE EVENT ev_snapshot_urgent_tickets
 ON SCHEDULE EVERY 1 DAY
@@ -14,18 +13,4 @@ STARTS '2026-01-01 05:00:00'
 ON COMPLETION PRESERVE
 ENABLE
 COMMENT 'Daily at 05:00 UTC: the morning list of urgent tickets (sp_snapshot_urgent_tickets).'
-DO
-BEGIN
-    -- One lock per database and job; at most 64 characters, whatever the name.
-    DECLARE v_lock VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci DEFAULT CONCAT(
-        'ticketdb.', LEFT(DATABASE(), 24), '.', LEFT(MD5(DATABASE()), 8), '.snapshot'
-    );
-    IF @@global.read_only = 0 THEN
-        IF GET_LOCK(v_lock, 0) = 1 THEN
-            CALL sp_snapshot_urgent_tickets(CURRENT_DATE);
-            DO RELEASE_LOCK(v_lock);
-        END IF;
-    END IF;
-END$$
-
-DELIMITER ;
+DO CALL sp_run_job('snapshot_urgent_tickets');

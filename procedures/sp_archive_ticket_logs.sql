@@ -19,7 +19,9 @@ ticket_logs in one transaction (READ COMMITTED), so a run that is killed, or
 a server that dies, leaves every row in exactly one table, and the next run
 goes on. The rows keep their log_id and hash. Refuses a month later than the
 current one (UTC), an archive whose columns differ from ticket_logs, and a
-second run while one is going. Returns one row per archive it moved rows
+second run while one is going (the lease of job archive_ticket_logs in
+ticketdb_job_leases, which it takes or, run by sp_run_job, already holds, and
+renews every few seconds; a run that lost it stops). Returns one row per archive it moved rows
 into: table_name, rows_moved. Commits; call it outside a transaction. Run
 monthly by ev_archive_ticket_logs. Uses the session variable @ticketdb_sql.
 
@@ -42,10 +44,10 @@ BEGIN
     DECLARE v_deleted INT;
     DECLARE v_table VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
     DECLARE v_message VARCHAR(128) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
-    -- One run at a time per database; at most 64 characters, whatever the name.
-    DECLARE v_lock VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci DEFAULT CONCAT(
-        'ticketdb.', LEFT(DATABASE(), 24), '.', LEFT(MD5(DATABASE()), 8), '.archive'
-    );
+    -- One run at a time: the job's lease (sp_job_lease_take), renewed as it goes.
+    DECLARE v_lease INT DEFAULT 0;
+    DECLARE v_renewed INT DEFAULT 0;
+    DECLARE v_renew_at DATETIME(6);
 
     IF in_before IS NULL THEN
         SIGNAL SQLSTATE '45000'
@@ -61,11 +63,13 @@ BEGIN
     FROM ticketdb_settings
     WHERE setting_name = 'archive_batch_rows';
     SET v_batch = LEAST(GREATEST(COALESCE(v_batch, 5000), 100), 100000);
-    IF GET_LOCK(v_lock, 0) = 0 THEN
+    CALL sp_job_lease_take('archive_ticket_logs', NULL, v_lease);
+    IF v_lease <= 0 THEN
         SIGNAL SQLSTATE '45000'
             SET MESSAGE_TEXT
             = 'ticketdb: sp_archive_ticket_logs: another archive run is in progress';
     END IF;
+    SET v_renew_at = fn_job_clock() + INTERVAL 5 SECOND;
 
     DROP TEMPORARY TABLE IF EXISTS tmp_ticketdb_archive_batch;
     DROP TEMPORARY TABLE IF EXISTS tmp_ticketdb_archive_moved;
@@ -84,7 +88,9 @@ BEGIN
         DECLARE EXIT HANDLER FOR SQLEXCEPTION
         BEGIN
             ROLLBACK;
-            DO RELEASE_LOCK(v_lock);
+            IF v_lease = 1 THEN
+                CALL sp_job_lease_release('archive_ticket_logs');
+            END IF;
             DROP TEMPORARY TABLE IF EXISTS tmp_ticketdb_archive_batch;
             DROP TEMPORARY TABLE IF EXISTS tmp_ticketdb_archive_moved;
             RESIGNAL;
@@ -188,13 +194,24 @@ BEGIN
                 IF v_rows < v_batch THEN
                     LEAVE batches;
                 END IF;
+                IF fn_job_clock() > v_renew_at THEN
+                    CALL sp_job_lease_take('archive_ticket_logs', NULL, v_renewed);
+                    IF v_renewed <= 0 THEN
+                        SIGNAL SQLSTATE '45000'
+                            SET MESSAGE_TEXT
+                            = 'ticketdb: sp_archive_ticket_logs: lost its lease; stopped';
+                    END IF;
+                    SET v_renew_at = fn_job_clock() + INTERVAL 5 SECOND;
+                END IF;
             END LOOP;
             DEALLOCATE PREPARE stmt_archive;
             DEALLOCATE PREPARE stmt_delete;
         END LOOP;
     END;
 
-    DO RELEASE_LOCK(v_lock);
+    IF v_lease = 1 THEN
+        CALL sp_job_lease_release('archive_ticket_logs');
+    END IF;
     SELECT
         table_name,
         rows_moved

@@ -125,11 +125,11 @@ def test_bad_requests_are_refused_and_move_nothing(fresh_db, fresh_conn, schedul
     next_month = month_start(utcnow(c), -1).date().isoformat()
     flow_error(c, "CALL sp_archive_ticket_logs(%s)", (next_month,), match="after the current")
 
-    other = connect(fresh_db)  # a run in progress holds the archive's lock
-    lock = one(c, "SELECT CONCAT('ticketdb.', LEFT(DATABASE(), 24), '.', "
-                  "LEFT(MD5(DATABASE()), 8), '.archive')")
-    assert one(other, "SELECT GET_LOCK(%s, 0)", (lock,)) == 1
+    other = connect(fresh_db)  # a run in progress holds the archive job's lease
+    execute(other, "CALL sp_job_lease_take('archive_ticket_logs', NULL, @taken)")
+    assert one(other, "SELECT @taken") == 1
     flow_error(c, "CALL sp_archive_ticket_logs(%s)", (this_month(c),), match="in progress")
+    execute(other, "CALL sp_job_lease_release('archive_ticket_logs')")
     other.close()
 
     # An archive that no longer has ticket_logs' columns is refused, not filled.
@@ -139,7 +139,8 @@ def test_bad_requests_are_refused_and_move_nothing(fresh_db, fresh_conn, schedul
     flow_error(c, "CALL sp_archive_ticket_logs(%s)", (this_month(c),), match="other columns")
     assert one(c, "SELECT COUNT(*) FROM ticket_logs") == count
     assert one(c, f"SELECT COUNT(*) FROM `{name}`") == 0
-    assert one(c, "SELECT IS_FREE_LOCK(%s)", (lock,)) == 1  # the failed run let go
+    assert one(c, "SELECT holder FROM ticketdb_job_leases "  # the failed run let go
+                  "WHERE job = 'archive_ticket_logs'") is None
 
     # And verify reports it: its shape is ticket_logs' shape.
     result = run(fresh_db, "verify")

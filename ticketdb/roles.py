@@ -1,8 +1,9 @@
 """`deploy.py up --roles`: the three roles of CONTRACT §7, named after the database.
 
-  <db>_reporting   read-only: SELECT on every table (the monthly archives
-                   ticket_logs_YYYYMM included), EXECUTE on the reports and on
-                   sp_verify_audit_trail
+  <db>_reporting   read-only: SELECT on the helpdesk's tables, one by one
+                   (REPORTING_READS, and the monthly archives ticket_logs_YYYYMM
+                   that exist when `up --roles` runs), EXECUTE on the reports
+                   and on sp_verify_audit_trail
   <db>_agent       reads tickets, customers and the knowledge base; writes
                    ticket logs, messages and interactions; creates tickets and
                    edits their subject, description and category; EXECUTE on
@@ -19,6 +20,13 @@
 
 No role has any write privilege on ticket_logs_YYYYMM or ticket_log_archives:
 the archive procedure writes them as its definer.
+
+Every read is granted table by table, never `SELECT ON db.*`: a read grant
+also allows `SELECT … LOCK IN SHARE MODE`, so no role reads the internal
+tables the flow and the automation lock (INTERNAL_TABLES: the flow marks,
+the import staging, the settings, the archive catalogue, the job leases and
+runs, the deploy history). What a role can still lock, and for how long
+others then wait, is in docs/operations.md.
 
 Each run grants what a role should have, then revokes only what it has
 beyond that (a grant removed here, or added by hand, is removed from the
@@ -45,6 +53,12 @@ AGENT_READS = ("service_tickets", "ticket_logs", "customers", "categories", "kb_
                "agents", "agent_status", "conversations", "messages", "interactions",
                "ticket_alerts", "daily_urgent_tickets", "escalation_rules", "ticket_ratings")
 AGENT_INSERTS = ("ticket_logs", "messages", "interactions", "service_tickets", "conversations")
+REPORTING_READS = (*AGENT_READS, "customer_merges", "customer_data_issues")
+# Read by definer code only (never granted to a role): a locking read on one
+# of them would hold up every login's moves or the scheduled jobs.
+INTERNAL_TABLES = ("ticketdb_flow_marks", "ticket_log_imports", "ticketdb_settings",
+                   "ticket_log_archives", "ticketdb_job_leases", "ticketdb_job_runs",
+                   "ticketdb_schema_history")
 
 
 def role_names(database: str) -> dict[str, str]:
@@ -56,11 +70,12 @@ def role_names(database: str) -> dict[str, str]:
     return names
 
 
-def grants(database: str) -> dict[str, list[str]]:
-    """The GRANT statements of each role (without the role's name)."""
+def grants(database: str, archives: tuple[str, ...] = ()) -> dict[str, list[str]]:
+    """The GRANT statements of each role (without the role's name); archives
+    are the ticket_logs_YYYYMM tables the reporting role reads."""
     db = f"`{database}`"
-    reporting = [f"SELECT ON {db}.*"] + [f"EXECUTE ON PROCEDURE {db}.`{p}`"
-                                         for p in (*REPORTS, *AUDIT)]
+    reporting = [f"SELECT ON {db}.`{t}`" for t in (*REPORTING_READS, *archives)]
+    reporting += [f"EXECUTE ON PROCEDURE {db}.`{p}`" for p in (*REPORTS, *AUDIT)]
     agent = [f"SELECT ON {db}.`{t}`" for t in AGENT_READS]
     agent += [f"INSERT ON {db}.`{t}`" for t in AGENT_INSERTS]
     agent += [
@@ -89,7 +104,7 @@ def apply(conn: Connection, database: str) -> list[str]:
     names = role_names(database)
     lines = []
     with conn.cursor() as cur:
-        for kind, statements in grants(database).items():
+        for kind, statements in grants(database, archives(conn)).items():
             role = f"`{names[kind]}`"
             cur.execute(f"CREATE ROLE IF NOT EXISTS {role}")
             had = held(conn, role)
@@ -103,6 +118,18 @@ def apply(conn: Connection, database: str) -> list[str]:
             lines.append(f"role {names[kind]}: {len(statements)} grant(s)"
                          + (f", revoked {len(extra)} it should not have" if extra else ""))
     return lines
+
+
+def archives(conn: Connection) -> tuple[str, ...]:
+    """The monthly archives sp_archive_ticket_logs has made so far (none
+    before V026, e.g. after `up --target`)."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT table_name FROM information_schema.TABLES "
+                    "WHERE table_schema = DATABASE() AND table_name = 'ticket_log_archives'")
+        if not cur.fetchall():
+            return ()
+        cur.execute("SELECT table_name FROM ticket_log_archives ORDER BY archive_month")
+        return tuple(r[0] for r in cur.fetchall())
 
 
 _GRANT = re.compile(r"^GRANT\s+(.*?)\s+ON\s+(.*?)\s+TO\s+", re.IGNORECASE | re.DOTALL)
