@@ -9,6 +9,7 @@ from __future__ import annotations
 import secrets
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -126,3 +127,57 @@ def test_two_ups_at_once_on_two_nodes_one_waits_never_both(cluster):
     finally:
         conn.close()
     clean_everywhere(cluster, name)
+
+
+def minute_runs(conn, since, job: str = "generate_alerts") -> list[tuple]:
+    """(minute, runs, nodes) of the job's runs that did the work, since `since`."""
+    return query(conn, "SELECT DATE_FORMAT(started_at, '%%Y-%%m-%%d %%H:%%i'), COUNT(*), "
+                       "GROUP_CONCAT(DISTINCT node) FROM ticketdb_job_runs WHERE job = %s "
+                       "AND started_at >= %s AND outcome IN ('running', 'succeeded', 'failed') "
+                       "GROUP BY 1 ORDER BY 1", (job, since))
+
+
+def wait_for_minutes(conn, since, count: int, timeout: float) -> list[tuple]:
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = minute_runs(conn, since)
+        finished = one(conn, "SELECT COUNT(*) FROM ticketdb_job_runs WHERE job = "
+                             "'generate_alerts' AND finished_at IS NULL")
+        if len(rows) >= count and finished == 0:
+            return rows
+        assert time.monotonic() < deadline, rows
+        time.sleep(2)
+
+
+def test_jobs_run_once_per_minute_across_nodes_and_go_on_when_their_node_dies(cluster, deployed):
+    """Every node's event fires every minute; the job's lease lets one run
+    each period. Then the node that ran the last one is SIGKILLed: the next
+    periods run on the others, once each; the node comes back by SST with its
+    events still enabled."""
+    conn = connect(cluster.node(3).target.with_database(deployed))
+    since = one(conn, "SELECT UTC_TIMESTAMP(6)")
+    rows = wait_for_minutes(conn, since, 3, 260)
+    assert [r[1] for r in rows] == [1] * len(rows), rows  # exactly once per minute
+    assert one(conn, "SELECT COUNT(*) FROM ticketdb_job_runs WHERE outcome = 'failed'") == 0
+    last_node = query(conn, "SELECT node FROM ticketdb_job_runs WHERE job = 'generate_alerts' "
+                            "ORDER BY started_at DESC LIMIT 1")[0][0]
+    victim = next(n for n in cluster.nodes if last_node.endswith(f":{n.port}"))
+    reader = next(n for n in cluster.nodes if n is not victim)
+    conn.close()
+    cluster.kill(victim.number)
+    conn = connect(reader.target.with_database(deployed))
+    try:
+        killed_at = one(conn, "SELECT UTC_TIMESTAMP(6)")
+        after = wait_for_minutes(conn, killed_at, 1, 150)
+        assert [r[1] for r in after] == [1] * len(after), after
+        assert all(f":{victim.port}" not in r[2] for r in after), after
+    finally:
+        conn.close()
+    cluster.rejoin(victim.number)  # empty datadir: a full SST from a donor
+    back = connect(victim.target.with_database(deployed))
+    try:
+        assert query(back, "SELECT EVENT_NAME, STATUS FROM information_schema.EVENTS "
+                           "WHERE EVENT_SCHEMA = DATABASE() AND STATUS <> 'ENABLED'") == ()
+    finally:
+        back.close()
+    clean_everywhere(cluster, deployed)
