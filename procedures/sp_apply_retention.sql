@@ -12,8 +12,8 @@ Deletes ticket_alerts rows older than the setting alert_retention_days and
 daily_urgent_tickets snapshots older than urgent_snapshot_retention_days
 (table ticketdb_settings), in batches of 5,000 rows, each its own short
 transaction at READ COMMITTED, so other work is never held up for long.
-Returns one row: alerts_deleted, snapshot_rows_deleted. Commits; call it
-outside a transaction. Run daily by ev_apply_retention.
+Returns one row: alerts_deleted, snapshot_rows_deleted. A batch job: it runs its own
+transactions and commits, and refuses to run inside a caller''s open transaction. Run daily by ev_apply_retention.
 
 Parameters
 -----------
@@ -32,6 +32,7 @@ BEGIN
     DECLARE v_rows INT DEFAULT 0;
     DECLARE v_alerts INT DEFAULT 0;
     DECLARE v_snapshots INT DEFAULT 0;
+    DECLARE v_outer BOOLEAN DEFAULT FALSE;
 
     SELECT setting_value INTO v_alert_days
     FROM ticketdb_settings
@@ -43,6 +44,13 @@ BEGIN
         SIGNAL SQLSTATE '45000'
             SET MESSAGE_TEXT
             = 'ticketdb: sp_apply_retention: a retention setting is missing from ticketdb_settings';
+    END IF;
+
+    CALL sp_caller_transaction_open(v_outer);
+    IF v_outer THEN
+        SIGNAL SQLSTATE '45000'
+            SET MESSAGE_TEXT
+            = 'ticketdb: sp_apply_retention commits its own work: call it outside a transaction';
     END IF;
 
     BEGIN

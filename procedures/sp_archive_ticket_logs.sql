@@ -22,7 +22,7 @@ current one (UTC), an archive whose columns differ from ticket_logs, and a
 second run while one is going (the lease of job archive_ticket_logs in
 ticketdb_job_leases, which it takes or, run by sp_run_job, already holds, and
 renews every few seconds; a run that lost it stops). Returns one row per archive it moved rows
-into: table_name, rows_moved. Commits; call it outside a transaction. Run
+into: table_name, rows_moved. A batch job: it runs its own transactions and commits, and refuses to run inside a caller''s open transaction. Run
 monthly by ev_archive_ticket_logs. Uses the session variable @ticketdb_sql.
 
 Parameters
@@ -44,10 +44,18 @@ BEGIN
     DECLARE v_deleted INT;
     DECLARE v_table VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
     DECLARE v_message VARCHAR(128) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
+    DECLARE v_outer BOOLEAN DEFAULT FALSE;
     -- One run at a time: the job's lease (sp_job_lease_take), renewed as it goes.
     DECLARE v_lease INT DEFAULT 0;
     DECLARE v_renewed INT DEFAULT 0;
     DECLARE v_renew_at DATETIME(6);
+
+    CALL sp_caller_transaction_open(v_outer);
+    IF v_outer THEN
+        SIGNAL SQLSTATE '45000'
+            SET MESSAGE_TEXT
+            = 'ticketdb: sp_archive_ticket_logs commits its own work: call it outside a transaction';
+    END IF;
 
     IF in_before IS NULL THEN
         SIGNAL SQLSTATE '45000'

@@ -17,10 +17,14 @@ Assigns the next pending, unassigned ticket to the agent: highest priority
 first, then earliest deadline. Rows another agent is claiming right now are
 skipped (SKIP LOCKED), so many agents can claim at once without queueing
 and no ticket is claimed twice. The agent is recorded as the actor of the
-''assign'' row. A deadlock (1213) is retried inside, up to 3 attempts in
-all; the third is returned to the caller. An inactive or unknown agent is
-refused before anything else happens (the caller''s transaction is left
-alone). Commits; call it outside a transaction.
+''assign'' row. An inactive or unknown agent is refused before anything
+else happens.
+Transactions: called outside a transaction it runs its own, commits, and
+retries a deadlock or certification conflict (1213) inside, 3 attempts in
+all (the third is returned). Called inside the caller''s open transaction
+it works there (a savepoint; it never commits or rolls back the caller''s
+work, and the claimed ticket stays locked until the caller commits); a
+1213 there has rolled the caller''s transaction back: the caller retries.
 
 Parameters
 -----------
@@ -37,6 +41,7 @@ BEGIN
     DECLARE v_active TINYINT;
     DECLARE v_attempt INT DEFAULT 0;
     DECLARE v_deadlocked BOOLEAN DEFAULT FALSE;
+    DECLARE v_outer BOOLEAN DEFAULT FALSE;
     DECLARE v_message VARCHAR(128) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
 
     SET out_ticket_id = NULL;
@@ -50,46 +55,66 @@ BEGIN
         SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = v_message;
     END IF;
 
+    CALL sp_caller_transaction_open(v_outer);
     claim: LOOP
         SET v_attempt = v_attempt + 1;
         SET v_deadlocked = FALSE;
         SET v_ticket = NULL;
         BEGIN
+            -- InnoDB has already rolled the whole transaction back: retry our
+            -- own, hand the caller's back to the caller. (One block with the
+            -- handler below: a RESIGNAL here never reaches it.)
+            DECLARE EXIT HANDLER FOR 1213
+            BEGIN
+                IF v_outer OR v_attempt >= 3 THEN
+                    RESIGNAL;
+                END IF;
+                SET v_deadlocked = TRUE;
+            END;
             DECLARE EXIT HANDLER FOR SQLEXCEPTION
             BEGIN
-                ROLLBACK;
+                IF v_outer THEN
+                    ROLLBACK TO SAVEPOINT sp_claim_next_ticket;
+                ELSE
+                    ROLLBACK;
+                END IF;
                 RESIGNAL;
             END;
-            BEGIN
-                -- InnoDB has already rolled the whole transaction back.
-                DECLARE EXIT HANDLER FOR 1213
-                BEGIN
-                    IF v_attempt >= 3 THEN
-                        RESIGNAL;
-                    END IF;
-                    SET v_deadlocked = TRUE;
-                END;
 
+            IF v_outer THEN
+                SAVEPOINT sp_claim_next_ticket;
+            ELSE
                 START TRANSACTION;
-                SELECT ticket_id INTO v_ticket
-                FROM service_tickets
-                WHERE current_status = 'pending' AND assigned_agent_id IS NULL
-                ORDER BY priority ASC, deadline ASC, ticket_id ASC
-                LIMIT 1
-                FOR UPDATE SKIP LOCKED;
+            END IF;
+            -- The agent row the flow trigger locks, taken here first: a
+            -- deadlock inside a trigger is a fatal sub-statement error no
+            -- handler can catch (so it could not be retried); here it can.
+            SELECT is_active INTO v_active FROM agents
+            WHERE agent_id = in_agent_id
+            LOCK IN SHARE MODE;
+            SELECT ticket_id INTO v_ticket
+            FROM service_tickets
+            WHERE current_status = 'pending' AND assigned_agent_id IS NULL
+            ORDER BY priority ASC, deadline ASC, ticket_id ASC
+            LIMIT 1
+            FOR UPDATE SKIP LOCKED;
 
-                IF v_ticket IS NOT NULL THEN
-                    INSERT INTO ticket_logs (
-                        ticket_id, action_type, agent_id, actor_agent_id, note
-                    )
-                    VALUES (v_ticket, 'assign', in_agent_id, in_agent_id, 'claimed');
-                END IF;
+            IF v_ticket IS NOT NULL THEN
+                INSERT INTO ticket_logs (
+                    ticket_id, action_type, agent_id, actor_agent_id, note
+                )
+                VALUES (v_ticket, 'assign', in_agent_id, in_agent_id, 'claimed');
+            END IF;
+            IF v_outer THEN
+                RELEASE SAVEPOINT sp_claim_next_ticket;
+            ELSE
                 COMMIT;
-            END;
+            END IF;
         END;
         IF NOT v_deadlocked THEN
             LEAVE claim;
         END IF;
+        DO SLEEP(0.01 * v_attempt);
     END LOOP;
     SET out_ticket_id = v_ticket;
 END$$

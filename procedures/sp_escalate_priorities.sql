@@ -18,8 +18,8 @@ at most. Then one INSERT writes an ''escalate'' log row per ticket, and the
 status-flow trigger checks and applies each one exactly as it would an
 application''s: no row is taken on trust. Tickets whose last action is
 stamped in the future (clock skew) wait for the next pass.
-Returns one row: escalated (the count). Commits; call it outside a
-transaction. May return 1205 or 1213 under contention: retry the call.
+Returns one row: escalated (the count). A batch job: it runs its own transactions and commits, and refuses to run inside a caller''s
+open transaction. May return 1205 or 1213 under contention: retry the call.
 
 Parameters
 -----------
@@ -38,6 +38,7 @@ BEGIN
     DECLARE v_age INT UNSIGNED;
     DECLARE v_only_status VARCHAR(20) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
     DECLARE v_only_unassigned BOOLEAN;
+    DECLARE v_outer BOOLEAN DEFAULT FALSE;
     DECLARE c_rules CURSOR FOR
         SELECT
             from_priority,
@@ -51,10 +52,19 @@ BEGIN
     DECLARE CONTINUE HANDLER FOR NOT FOUND SET v_done = TRUE;
     DECLARE EXIT HANDLER FOR SQLEXCEPTION
     BEGIN
-        ROLLBACK;
+        IF NOT v_outer THEN  -- the caller's transaction is the caller's
+            ROLLBACK;
+        END IF;
         DROP TEMPORARY TABLE IF EXISTS tmp_ticketdb_escalation;
         RESIGNAL;
     END;
+
+    CALL sp_caller_transaction_open(v_outer);
+    IF v_outer THEN
+        SIGNAL SQLSTATE '45000'
+            SET MESSAGE_TEXT
+            = 'ticketdb: sp_escalate_priorities commits its own work: call it outside a transaction';
+    END IF;
 
     DROP TEMPORARY TABLE IF EXISTS tmp_ticketdb_escalation;
     CREATE TEMPORARY TABLE tmp_ticketdb_escalation (

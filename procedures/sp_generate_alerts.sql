@@ -20,7 +20,7 @@ resets when the deadline moves), so it costs what changed, not the size of
 the overdue backlog. It runs at READ COMMITTED: it takes no shared locks on
 the tickets it reads, so moves and new tickets are not blocked while it
 runs; it briefly locks only the tickets it alerts. Returns one row:
-alerts_written. Commits; call it outside a transaction.
+alerts_written. A batch job: it runs its own transactions and commits, and refuses to run inside a caller''s open transaction.
 
 Parameters
 -----------
@@ -34,6 +34,7 @@ BEGIN
     DECLARE v_now DATETIME DEFAULT UTC_TIMESTAMP();
     DECLARE v_horizon DATETIME;
     DECLARE v_count INT DEFAULT 0;
+    DECLARE v_outer BOOLEAN DEFAULT FALSE;
 
     IF in_due_soon_minutes IS NULL OR in_due_soon_minutes < 0 THEN
         SIGNAL SQLSTATE '45000'
@@ -41,6 +42,13 @@ BEGIN
             = 'ticketdb: sp_generate_alerts: the window must be 0 minutes or more';
     END IF;
     SET v_horizon = v_now + INTERVAL in_due_soon_minutes MINUTE;
+
+    CALL sp_caller_transaction_open(v_outer);
+    IF v_outer THEN
+        SIGNAL SQLSTATE '45000'
+            SET MESSAGE_TEXT
+            = 'ticketdb: sp_generate_alerts commits its own work: call it outside a transaction';
+    END IF;
 
     BEGIN
         DECLARE EXIT HANDLER FOR SQLEXCEPTION

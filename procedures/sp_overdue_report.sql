@@ -17,6 +17,7 @@ window, soonest deadline first, answered from the index on
 Parameters
 -----------
 in_within_minutes (INT): the window in minutes; 0 lists only overdue tickets.
+A negative window (or NULL) is refused: overdue tickets are listed with 0.
 
 Example
 -----------
@@ -25,10 +26,19 @@ CALL sp_overdue_report(60);
 BEGIN
     DECLARE v_now DATETIME DEFAULT UTC_TIMESTAMP();
 
+    DECLARE v_message VARCHAR(128) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
+
     IF in_within_minutes IS NULL THEN
         SIGNAL SQLSTATE '45000'
             SET MESSAGE_TEXT
             = 'ticketdb: sp_overdue_report: the window must not be NULL';
+    END IF;
+    IF in_within_minutes < 0 THEN
+        SET v_message = CONCAT(
+            'ticketdb: sp_overdue_report: the window must be 0 or more minutes, not ',
+            in_within_minutes, ' (0 lists the overdue tickets)'
+        );
+        SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = v_message;
     END IF;
 
     SELECT

@@ -17,8 +17,10 @@ it again for the same date replaces that date''s snapshot in one
 transaction. The list is read from the index of open tickets by deadline
 and the index of urgent tickets, then each row''s customer by key; it runs
 at READ COMMITTED, so it takes no shared locks on the tickets it reads.
-Returns one row: snapshot_date, tickets. Commits; call it outside a
-transaction.
+Returns one row: snapshot_date, tickets. A date after tomorrow (UTC) is
+refused: the list is taken now, so it cannot be a later day''s.
+A batch job: it runs its own transaction and commits, so it refuses to run
+inside the caller''s open transaction (ticketdb: message, nothing done).
 
 Parameters
 -----------
@@ -32,11 +34,26 @@ BEGIN
     DECLARE v_now DATETIME DEFAULT UTC_TIMESTAMP();
     DECLARE v_end DATETIME;
     DECLARE v_count INT DEFAULT 0;
+    DECLARE v_outer BOOLEAN DEFAULT FALSE;
+    DECLARE v_message VARCHAR(128) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
 
     IF in_date IS NULL THEN
         SIGNAL SQLSTATE '45000'
             SET MESSAGE_TEXT
             = 'ticketdb: sp_snapshot_urgent_tickets: the date must not be NULL';
+    END IF;
+    IF in_date > DATE(v_now) + INTERVAL 1 DAY THEN
+        SET v_message = CONCAT(
+            'ticketdb: sp_snapshot_urgent_tickets: date ', in_date,
+            ' is after tomorrow (UTC): the list is taken now'
+        );
+        SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = v_message;
+    END IF;
+    CALL sp_caller_transaction_open(v_outer);
+    IF v_outer THEN
+        SIGNAL SQLSTATE '45000'
+            SET MESSAGE_TEXT
+            = 'ticketdb: sp_snapshot_urgent_tickets commits its own work: call it outside a transaction';
     END IF;
     SET v_end = in_date + INTERVAL 1 DAY;
 

@@ -66,6 +66,17 @@ def agent(conn: Connection, active: bool = True, name: str | None = None) -> int
         return cur.lastrowid
 
 
+def bind_login(conn: Connection, agent_id: int, user: str | None = None) -> None:
+    """Bind a login (by user name; default: this connection's own) to an
+    agent in agent_logins, as an admin does (V037)."""
+    with conn.cursor() as cur:
+        if user is None:
+            cur.execute("SELECT SUBSTRING_INDEX(SESSION_USER(), '@', 1)")
+            user = cur.fetchone()[0]
+        cur.execute("INSERT INTO agent_logins (login_user, agent_id) VALUES (%s, %s) "
+                    "ON DUPLICATE KEY UPDATE agent_id = VALUES(agent_id)", (user, agent_id))
+
+
 def ticket(conn: Connection, priority: str = "medium", age: timedelta = timedelta(0),
            customer_id: int | None = None, subject: str = "Cannot log in") -> int:
     cid = customer_id or customer(conn)
@@ -197,16 +208,16 @@ def old_history(conn: Connection, months: int, tickets: int = 1, per_month: int 
 @contextmanager
 def role_logins(db: Target) -> Iterator[dict[str, Target]]:
     """`up --roles`, then one real login per role (agent, supervisor,
-    reporting), each with only its role; dropped afterwards."""
+    reporting, app), each with only its role; dropped afterwards."""
     result = subprocess.run([sys.executable, str(ROOT / "deploy.py"), "--url", db.url(), "up",
                              "--roles"], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
-    for kind in ("agent", "supervisor", "reporting"):
+    for kind in ("agent", "supervisor", "reporting", "app"):
         assert f"role {db.database}_{kind}:" in result.stdout
     admin = connect(db)
     made = {}
     try:
-        for kind in ("agent", "supervisor", "reporting"):
+        for kind in ("agent", "supervisor", "reporting", "app"):
             user, password = f"u_{kind}_{secrets.token_hex(3)}", secrets.token_urlsafe(12)
             execute(admin, f"CREATE USER '{user}'@'%' IDENTIFIED BY '{password}'")
             roles.grant_role(admin, f"{db.database}_{kind}", user)

@@ -5,7 +5,7 @@ sp_merge_customers."""
 from __future__ import annotations
 
 import pytest
-from support import agent, call, execute, expect_error, log, one, query, ticket
+from support import agent, bind_login, call, execute, expect_error, log, one, query, ticket
 from test_deploy import run
 
 from ticketdb.connection import connect
@@ -64,6 +64,7 @@ def test_a_merge_moves_everything_records_it_and_removes_the_duplicate(fresh_con
     conv = one(c, "SELECT LAST_INSERT_ID()")
     execute(c, "INSERT INTO messages (conversation_id, sender_type, sender_id, content) "
                "VALUES (%s, 'customer', %s, 'hello')", (conv, drop))
+    bind_login(c, sup)
     result = call(c, "sp_merge_customers", keep, drop, sup)[0]
     assert (result["tickets_moved"], result["interactions_moved"],
             result["conversations_moved"]) == (2, 1, 1)
@@ -100,6 +101,7 @@ def test_an_ambiguous_merge_is_refused_and_changes_nothing(fresh_conn, case, mat
     args = {"same": (keep, keep, sup), "unknown": (keep, 987654, sup),
             "null": (keep, None, sup), "inactive agent": (keep, drop, agent(c, active=False)),
             "claimed by another": (keep, drop, sup)}[case]
+    bind_login(c, args[2])
     before = _everything(c)
     expect_error(c, "CALL sp_merge_customers(%s, %s, %s)", args, code=1644, match=match)
     assert _everything(c) == before
@@ -125,6 +127,7 @@ def test_the_migration_settles_old_data_and_says_what_it_could_not(empty_db):
         pair = call(c, "sp_find_duplicate_customers")
         assert [r["reason"] for r in pair] == ["name and email"]
         sup = agent(c)
+        bind_login(c, sup)
         call(c, "sp_merge_customers", pair[0]["customer_id"], pair[0]["duplicate_id"], sup)
         assert one(c, "SELECT COUNT(*) FROM customer_data_issues") == 0
     finally:

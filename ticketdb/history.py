@@ -214,6 +214,9 @@ def finish(conn: Connection, schema: str, history_id: int, state: str, elapsed_m
 # an object dropped or re-created by hand is noticed. The body (with what else
 # defines the object) is a digest; the rest is shown as it is. The same SQL
 # is used by `plan`, so a plan piped into `mysql` records what `up` would.
+UNREADABLE = "unreadable"  # a routine body this account may not read (not its definer)
+
+
 def _objects_sql(schema: str) -> str:
     def digest(*parts: str) -> str:
         return f"LEFT(SHA2(CONCAT_WS('|', {', '.join(parts)}), 256), 16)"
@@ -222,9 +225,13 @@ def _objects_sql(schema: str) -> str:
               "p.DTD_IDENTIFIER, p.COLLATION_NAME) ORDER BY p.ORDINAL_POSITION SEPARATOR ',') "
               "FROM information_schema.PARAMETERS AS p WHERE p.SPECIFIC_SCHEMA = r.ROUTINE_SCHEMA "
               "AND p.SPECIFIC_NAME = r.ROUTINE_NAME AND p.ROUTINE_TYPE = r.ROUTINE_TYPE), '')")
-    routine = digest("r.ROUTINE_DEFINITION", "r.ROUTINE_COMMENT", "r.SECURITY_TYPE",
-                     "r.IS_DETERMINISTIC", "r.SQL_DATA_ACCESS", "COALESCE(r.DTD_IDENTIFIER, '')",
-                     params)
+    # ROUTINE_DEFINITION is NULL for an account that did not define the
+    # routine and may not read it (MariaDB: SELECT on mysql.proc; MySQL:
+    # SHOW_ROUTINE): say so instead of digesting what is left.
+    routine = (f"IF(r.ROUTINE_DEFINITION IS NULL, '{UNREADABLE}', "
+               + digest("r.ROUTINE_DEFINITION", "r.ROUTINE_COMMENT", "r.SECURITY_TYPE",
+                        "r.IS_DETERMINISTIC", "r.SQL_DATA_ACCESS",
+                        "COALESCE(r.DTD_IDENTIFIER, '')", params) + ")")
     trigger = digest("t.EVENT_OBJECT_TABLE", "t.ACTION_TIMING", "t.EVENT_MANIPULATION",
                      "t.ACTION_STATEMENT")
     event = digest("e.EVENT_DEFINITION", "COALESCE(e.INTERVAL_VALUE, '')",

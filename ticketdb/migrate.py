@@ -13,14 +13,14 @@ import signal
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pymysql
 from pymysql.connections import Connection
 from pymysql.cursors import Cursor
 
-from ticketdb import backup, deploy_lock, galera, history, locks, scope, server_checks
+from ticketdb import backup, deploy_lock, galera, history, locks, owned, scope, server_checks
 from ticketdb.connection import COLLATION, SESSION_SETUP, SQL_MODE, Target, connect, reset_session
 from ticketdb.sources import ROOT, SqlFile, all_files, plain, wire
 from ticketdb.splitter import Statement
@@ -55,6 +55,8 @@ class FileState:
     attempt: history.Attempt | None
     resume_at: int  # index of the first statement `up` would run
     note: str = ""
+    owned: tuple[owned.Owned, ...] = ()  # what a migration leaves (owned.py)
+    repairs: tuple[owned.Owned, ...] = ()  # of those, what `up` re-creates
 
     @property
     def needs_work(self) -> bool:
@@ -89,6 +91,7 @@ def file_states(conn: Connection | None, schema: str, root: Path = ROOT) -> list
     # up gives the database COLLATION before it applies anything: objects
     # created under another database collation are re-created under that one
     states = [_state(f, attempts.get(f.path), live, COLLATION) for f in files]
+    states = with_migration_objects(conn, schema, files, states, live)
     paths = {f.path for f in files}
     for path, a in sorted(attempts.items()):
         if path not in paths and a.state != "deleted":
@@ -98,6 +101,74 @@ def file_states(conn: Connection | None, schema: str, root: Path = ROOT) -> list
                                     f"{a.state} in the history, but the file is gone: put it "
                                     "back, or `repair` marks it deleted"))
     return states
+
+
+def with_migration_objects(conn: Connection, schema: str, files: list[SqlFile],
+                           states: list[FileState], live: dict[tuple[str, str], str]
+                           ) -> list[FileState]:
+    """An applied migration whose objects (owned.py) were dropped or changed
+    since becomes 'changed' with the objects `up` re-creates; one whose table
+    is gone becomes 'changed' with no repair: `up` refuses and says how."""
+    objects = owned.migration_objects(files)
+    tables = owned.migration_tables(files)
+    with conn.cursor() as cur:
+        cur.execute("SELECT LOWER(TABLE_NAME) FROM information_schema.TABLES "
+                    "WHERE TABLE_SCHEMA = %s", (schema,))
+        live_tables = {r[0] for r in cur.fetchall()}
+    result = []
+    for s in states:
+        mine = tuple(objects.get(s.file.path, ()))
+        s = replace(s, owned=mine)
+        if s.state != "applied" or s.file.kind != "versioned":
+            result.append(s)
+            continue
+        gone = sorted(t for t, path in tables.items() if path == s.file.path
+                      and t not in live_tables)
+        if gone:
+            result.append(replace(s, state="changed", note=(
+                f"table {', '.join(gone)} made by this migration is missing: dropped by hand; "
+                "up cannot re-create a table with its rows: restore it from a backup "
+                "(up --backup DIR writes one), then run up")))
+            continue
+        recorded = history.parse_object_state(s.attempt.object_state if s.attempt else None)
+        reasons, repairs = [], []
+        for o in mine:
+            why = object_drift(o.kind, o.name, live.get(o.key), recorded.get(o.key), COLLATION)
+            if why:
+                reasons += why
+                repairs.append(o)
+        if repairs:
+            s = replace(s, state="changed", repairs=tuple(repairs),
+                        note="changed in the database since applied (" + "; ".join(reasons)
+                        + "): up re-creates it from the migration")
+        result.append(s)
+    return result
+
+
+def object_drift(kind: str, name: str, now_state: str | None,
+                 was: dict[str, str] | None, collation: str) -> list[str]:
+    """How one object differs from how `up` made it ([] when it does not).
+    A body this account cannot read (a routine it did not define, without
+    the privilege to read it) is not compared: never re-created for that."""
+    if now_state is None:
+        return [f"{kind} {name} is missing: dropped by hand"]
+    now = history.parse_fields(now_state)
+    reasons = []
+    if now.get("collation", collation) != collation:
+        reasons.append(f"{kind} {name} was created under collation {now['collation']}, "
+                       f"the database's is {collation}")
+    if was is None:
+        return reasons
+    for field in ("body", "sql_mode", "time_zone", "definer", "status"):
+        if field == "body" and history.UNREADABLE in (was.get(field), now.get(field)):
+            continue
+        if was.get(field) != now.get(field):
+            if field == "body":
+                reasons.append(f"{kind} {name}: re-created by hand with another definition")
+            else:
+                reasons.append(f"{kind} {name}: {field} was {was.get(field)}, "
+                               f"is {now.get(field)}")
+    return reasons
 
 
 def _state(f: SqlFile, a: history.Attempt | None,
@@ -155,24 +226,11 @@ def changed_by_hand(f: SqlFile, a: history.Attempt, live: dict[tuple[str, str], 
     reasons = []
     for kind, name in f.created_objects:
         key = (kind, name.lower())
-        if key not in live:
-            reasons.append(f"{kind} {name} is missing: dropped by hand")
-            continue
-        now = history.parse_fields(live[key])
-        if now.get("collation", collation) != collation:
-            reasons.append(f"{kind} {name} was created under collation {now['collation']}, "
-                           f"the database's is {collation}")
-        if key not in recorded:
+        if key in live and key not in recorded:
+            reasons += object_drift(kind, name, live[key], None, collation)
             reasons.append(f"{kind} {name}: no record of how up created it")
             continue
-        was = recorded[key]
-        for field in ("body", "sql_mode", "time_zone", "definer", "status"):
-            if was.get(field) != now.get(field):
-                if field == "body":
-                    reasons.append(f"{kind} {name}: re-created by hand with another definition")
-                else:
-                    reasons.append(f"{kind} {name}: {field} was {was.get(field)}, "
-                                   f"is {now.get(field)}")
+        reasons += object_drift(kind, name, live.get(key), recorded.get(key), collation)
     return reasons
 
 
@@ -185,7 +243,7 @@ def blocking_problems(states: list[FileState]) -> list[str]:
     for s in states:
         if s.file.kind != "versioned":
             continue
-        if s.state == "changed" or s.resume_at < 0:
+        if (s.state == "changed" and not s.repairs) or s.resume_at < 0:
             problems.append(f"{s.file.path}: {s.note}")
         elif s.state == "pending" and int(s.file.version or 0) < newest:
             problems.append(f"{s.file.path}: pending, but a later version is already applied; "
@@ -245,6 +303,16 @@ def _plan_file(s: FileState, mariadb: bool = False) -> list[str]:
     total = len(f.statements)
     table = history.TABLE
     out = [f"-- {f.path} ({s.state}{': ' + s.note if s.note else ''})"]
+    if s.repairs:
+        for o in s.repairs:
+            out += _session_sql()
+            out += [_plan_statement(text) for text in o.statements()]
+        out += _session_sql()
+        if s.attempt is not None:
+            state = history.object_state_sql("DATABASE()", [(o.kind, o.name) for o in s.owned])
+            out.append(f"UPDATE {history.TABLE} SET object_state = {state} "
+                       f"WHERE history_id = {s.attempt.history_id};")
+        return [*out, ""]
     columns = ("script, kind, version, description, checksum, state, statements_total, "
                f"statements_done, done_checksums, installed_by, started_at, "
                f"{history.WRITER_COLUMNS}")
@@ -392,6 +460,50 @@ def apply_versioned(conn: Connection, schema: str, s: FileState, echo: Echo,
             cur.execute(history.progress_sql(schema), (len(done), " ".join(done), hid))
     reset_session(conn)
     history.finish(conn, schema, hid, "applied", _ms(started))
+    if s.owned:
+        history.record_object_state(conn, schema, hid, [(o.kind, o.name) for o in s.owned])
+
+
+def recreate_migration_objects(conn: Connection, schema: str, s: FileState, echo: Echo,
+                               options: UpOptions) -> None:
+    """Put back what an applied migration made and someone dropped or changed
+    (owned.py), from the migration's own CREATE statement, under the
+    deployer's session; then record how they stand now on its history row."""
+    with conn.cursor() as cur:
+        for o in s.repairs:
+            reset_session(conn)
+            for text in o.statements():
+                try:
+                    locks.run_with_retries(conn, cur, text, run_sql, echo, options.lock_wait,
+                                           options.retries)
+                except pymysql.MySQLError as exc:
+                    if lost(exc):
+                        raise DeployError(_lost_message(s.file, o.create, exc)) from None
+                    raise DeployError(
+                        f"{_error(s.file, o.create.number, o.create.line, exc)} (re-creating "
+                        f"{o.kind} {o.name}, which the database had lost)") from None
+            echo(f"  re-created {o.kind} {o.name} from {s.file.path} statement "
+                 f"{o.create.number}")
+    reset_session(conn)
+    if s.attempt is not None:
+        history.record_object_state(conn, schema, s.attempt.history_id,
+                                    [(o.kind, o.name) for o in s.owned])
+
+
+def definer_changes(conn: Connection, s: FileState, live: dict[tuple[str, str], str]
+                    ) -> list[str]:
+    """Objects of the file that `up` is about to re-create under another
+    definer than they have now: the deploying account becomes their definer."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT CURRENT_USER()")
+        me = cur.fetchone()[0]
+    lines = []
+    for kind, name in s.file.created_objects:
+        now = history.parse_fields(live.get((kind, name.lower()), ""))
+        if now.get("definer") and now["definer"] != me:
+            lines.append(f"note: {kind} {name}: its definer changes from {now['definer']} to "
+                         f"{me} (up creates objects as the account it deploys with)")
+    return lines
 
 
 def apply_repeatable(conn: Connection, schema: str, s: FileState, echo: Echo,
@@ -594,16 +706,24 @@ def up(target: Target, echo: Echo, options: UpOptions | None = None, root: Path 
         align_default_collation(conn, target.database, echo)
         if not work:
             echo("nothing to do: the database is up to date")
+        live = history.live_objects(conn, target.database) if work else {}
         for s in work:
             started = time.monotonic()
             count = len(s.file.statements) - s.resume_at
             if s.state == "changed" and s.attempt and s.attempt.checksum == s.file.checksum:
                 echo(f"re-applying {s.file.path}: {s.note.removesuffix(': up re-applies it')}")
+            if s.repairs:
+                recreate_migration_objects(conn, target.database, s, echo, options)
+                echo(f"applied {s.file.path} ({len(s.repairs)} object(s) re-created, "
+                     f"{_ms(started)} ms)")
+                continue
             if s.file.kind == "versioned":
                 if on_galera:
                     refuse_locking_migration(conn, s.file)
                 apply_versioned(conn, target.database, s, echo, options, on_galera)
             else:
+                for line in definer_changes(conn, s, live):
+                    echo(line)
                 apply_repeatable(conn, target.database, s, echo, options, mariadb)
             how = f"resumed at statement {s.resume_at + 1}, " if s.resume_at else ""
             echo(f"applied {s.file.path} ({how}{count} statement(s), {_ms(started)} ms)")

@@ -1,4 +1,5 @@
-"""`deploy.py up --roles`: the three roles of CONTRACT §7, named after the database.
+"""`deploy.py up --roles`: the three roles of CONTRACT §7, named after the
+database, and `<db>_app` of CONTRACT §9 (its grants are in app_role.py).
 
   <db>_reporting   read-only: SELECT on the helpdesk's tables, one by one
                    (REPORTING_READS, and the monthly archives ticket_logs_YYYYMM
@@ -40,6 +41,8 @@ import re
 
 from pymysql.connections import Connection
 
+from ticketdb import app_role
+
 REPORTS = ("sp_overdue_report", "sp_agent_efficiency", "sp_ticket_trace",
            "sp_satisfaction_report")
 AUDIT = ("sp_verify_audit_trail",)
@@ -62,7 +65,7 @@ INTERNAL_TABLES = ("ticketdb_flow_marks", "ticket_log_imports", "ticketdb_settin
 
 
 def role_names(database: str) -> dict[str, str]:
-    names = {kind: f"{database}_{kind}" for kind in ("agent", "supervisor", "reporting")}
+    names = {kind: f"{database}_{kind}" for kind in ("agent", "supervisor", "reporting", "app")}
     too_long = [n for n in names.values() if len(n) > 32]
     if too_long:
         raise ValueError(f"role name {too_long[0]} is longer than 32 characters: "
@@ -93,7 +96,8 @@ def grants(database: str, archives: tuple[str, ...] = ()) -> dict[str, list[str]
         f"UPDATE (sent_at) ON {db}.`ticket_alerts`",
     ]
     supervisor += [f"EXECUTE ON PROCEDURE {db}.`{p}`" for p in SUPERVISOR_PROCEDURES]
-    return {"reporting": reporting, "agent": agent, "supervisor": supervisor}
+    return {"reporting": reporting, "agent": agent, "supervisor": supervisor,
+            "app": app_role.grants(database)}
 
 
 def apply(conn: Connection, database: str) -> list[str]:

@@ -308,13 +308,60 @@ def schema_differences(target: Target, live_conn: Connection, files: list[SqlFil
         live = snapshot(live_conn, target.database)
         archives = archive_tables(live)
         expected, live = with_archives(snapshot(ref_conn, scratch), live, archives)
-        return compare(expected, live) + catalogue_differences(live_conn, target.database,
-                                                               live, archives)
+        hidden = unreadable_bodies(expected, live)
+        differences = compare(expected, live) + catalogue_differences(
+            live_conn, target.database, live, archives)
+        if hidden:
+            problem = unreadable_problem(live_conn, hidden)
+            if not differences:
+                raise UncheckedError(problem)
+            differences.append(problem)
+        return differences
     finally:
         with ref_conn.cursor() as cur:
             cur.execute("UNLOCK TABLES")
             cur.execute(f"DROP DATABASE IF EXISTS `{scratch}`")
         ref_conn.close()
+
+
+class UncheckedError(RuntimeError):
+    """Something verify must compare is not readable by this account (exit 2)."""
+
+
+_BODY = _FIELDS["routine"].index("body")
+
+
+def unreadable_bodies(expected: Snapshot, live: Snapshot) -> list[str]:
+    """Routines whose body the server hides from this account (it did not
+    define them and may not read them): their body is left out of the
+    comparison on both sides (never reported as 'None'); returns their names."""
+    hidden = []
+    for key, values in live["routine"].items():
+        if values[_BODY] is None and key in expected["routine"]:
+            want = list(expected["routine"][key])
+            want[_BODY] = None
+            expected["routine"][key] = tuple(want)
+            hidden.append(str(key[0]))
+    return sorted(hidden)
+
+
+def unreadable_problem(conn: Connection, hidden: list[str]) -> str:
+    """Which privilege reads routine bodies one did not define, on this server."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT CURRENT_USER(), VERSION()")
+        me, version = cur.fetchone()
+        cur.execute("SELECT DISTINCT DEFINER FROM information_schema.ROUTINES "
+                    "WHERE ROUTINE_SCHEMA = DATABASE() AND ROUTINE_DEFINITION IS NULL")
+        definers = ", ".join(sorted(r[0] for r in cur.fetchall()))
+    user, _, host = me.partition("@")
+    account = f"'{user}'@'{host}'"
+    grant = (f"GRANT SELECT ON mysql.proc TO {account} (MariaDB up to 11.2; from 11.3: "
+             f"GRANT SHOW CREATE ROUTINE ON *.* TO {account})"
+             if "mariadb" in version.lower() else f"GRANT SHOW_ROUTINE ON *.* TO {account}")
+    shown = ", ".join(hidden[:5]) + (f" and {len(hidden) - 5} more" if len(hidden) > 5 else "")
+    return (f"routine bodies not compared: {len(hidden)} routine(s) ({shown}) were defined by "
+            f"{definers}, and {me} may not read their bodies; {grant}, or verify as their "
+            "definer")
 
 
 class ReplicaError(RuntimeError):
