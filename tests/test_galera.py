@@ -6,14 +6,18 @@ and 3 join by rsync SST. The tests deploy, write and kill nodes on it for real.
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
+import pymysql
 import pytest
-from support import one, query
+from support import Background, agent, call, log, one, query, ticket
 
 from ticketdb import cluster as galera
 from ticketdb import history
@@ -65,6 +69,12 @@ DEPLOY = str(ROOT / "deploy.py")
 def run(target: Target, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, DEPLOY, "--url", target.url(), *args],
                           capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def run_source(target: Target, source: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, DEPLOY, "--url", target.url(), "--source-dir",
+                           str(source), *args], capture_output=True, text=True, timeout=300,
+                          check=False)
 
 
 def clean_everywhere(c: galera.Cluster, database: str) -> None:
@@ -181,3 +191,195 @@ def test_jobs_run_once_per_minute_across_nodes_and_go_on_when_their_node_dies(cl
     finally:
         back.close()
     clean_everywhere(cluster, deployed)
+
+
+def test_a_trigger_swap_on_node_1_while_node_2_writes(cluster, source):
+    """No row gets in without the flow trigger (every row has its from/to
+    status and its hash, and moved its ticket), and no write waits longer
+    than the bound: one CREATE OR REPLACE TRIGGER, no LOCK TABLES."""
+    name = new_name("swap")
+    first = run_source(cluster.node(1).target.with_database(name), source, "up")
+    assert first.returncode == 0, first.stderr
+    writer_conn = connect(cluster.node(2).target.with_database(name))
+    agent_id = agent(writer_conn)
+    tickets = [ticket(writer_conn) for _ in range(20)]
+    for tid in tickets:
+        log(writer_conn, tid, "assign", agent_id)
+    stop = threading.Event()
+    waits: list[float] = []
+
+    def write() -> int:
+        n = 0
+        while not stop.is_set():
+            started = time.monotonic()
+            log(writer_conn, tickets[n % len(tickets)], "reply", agent_id)
+            waits.append(time.monotonic() - started)
+            n += 1
+        return n
+
+    writer = Background(write)
+    try:
+        time.sleep(1)
+        path = source / "triggers" / "trg_ticket_logs_before_insert.sql"
+        for n in range(3):
+            path.write_text(path.read_text() + f"\n-- swap {n}\n")
+            swapped = run_source(cluster.node(1).target.with_database(name), source, "up",
+                                 "--lock-wait", "5")
+            assert swapped.returncode == 0, swapped.stdout + swapped.stderr
+            assert "applied triggers/trg_ticket_logs_before_insert.sql" in swapped.stdout
+    finally:
+        stop.set()
+        written = writer.join(60)
+    assert written > 20
+    assert max(waits) < 5 + 2, max(waits)  # the bound (--lock-wait 5) and some slack
+    check = connect(cluster.node(3).target.with_database(name))
+    try:
+        assert one(check, "SELECT COUNT(*) FROM ticket_logs WHERE row_hash IS NULL "
+                          "OR from_status IS NULL OR to_status IS NULL") == 0
+        assert one(check, "SELECT COUNT(*) FROM ticket_logs WHERE action_type = 'reply'") \
+            == written
+        assert call(check, "sp_verify_audit_trail", None) == []  # no chain broken
+    finally:
+        check.close()
+        writer_conn.close()
+
+
+def same_connection_ids(a: galera.Node, b: galera.Node, database: str):
+    """Two connections, one on each node, with the same CONNECTION_ID()."""
+    for _ in range(50):
+        first = connect(a.target.with_database(database))
+        wanted = one(first, "SELECT CONNECTION_ID()")
+        for _ in range(3000):
+            second = connect(b.target.with_database(database))
+            got = one(second, "SELECT CONNECTION_ID()")
+            if got == wanted:
+                return first, second
+            second.close()
+            if got > wanted:
+                break
+        first.close()
+    raise AssertionError("no two connections with the same id")
+
+
+def test_movers_with_the_same_connection_id_on_two_nodes_never_conflict(cluster, deployed):
+    setup = connect(cluster.node(1).target.with_database(deployed))
+    agent_id = agent(setup)
+    tickets = [ticket(setup) for _ in range(2)]
+    for tid in tickets:
+        log(setup, tid, "assign", agent_id)
+    setup.close()
+    first, second = same_connection_ids(cluster.node(1), cluster.node(2), deployed)
+    conflicts: list[int] = []
+
+    def move(conn, tid: int) -> None:
+        for _ in range(150):
+            try:
+                log(conn, tid, "reply", agent_id)
+            except pymysql.MySQLError as exc:
+                conflicts.append(exc.args[0])
+
+    movers = [Background(lambda c=c, t=t: move(c, t))
+              for c, t in ((first, tickets[0]), (second, tickets[1]))]
+    for m in movers:
+        m.join(180)
+    first.close()
+    second.close()
+    assert conflicts == [], f"{len(conflicts)} of 300 moves failed: {set(conflicts)}"
+
+
+def test_24_claimers_over_3_nodes_no_error_reaches_a_caller(cluster, deployed):
+    setup = connect(cluster.node(1).target.with_database(deployed))
+    agents = [agent(setup) for _ in range(24)]
+    made = [ticket(setup, priority=("high", "medium", "low")[n % 3]) for n in range(240)]
+    setup.close()
+    claimed: list[int] = []
+    errors: list[str] = []
+
+    def claimer(node: galera.Node, agent_id: int) -> None:
+        conn = connect(node.target.with_database(deployed))
+        try:
+            while True:
+                try:
+                    with conn.cursor() as cur:
+                        cur.execute("CALL sp_claim_next_ticket(%s, @ticketdb_claimed)",
+                                    (agent_id,))
+                        cur.execute("SELECT @ticketdb_claimed")
+                        got = cur.fetchone()[0]
+                except pymysql.MySQLError as exc:
+                    errors.append(f"{exc.args[0]}: {exc.args[1]}")
+                    continue
+                if got is None:
+                    return
+                claimed.append(got)
+        finally:
+            conn.close()
+
+    threads = [Background(lambda n=cluster.nodes[i % 3], a=agents[i]: claimer(n, a))
+               for i in range(24)]
+    for t in threads:
+        t.join(300)
+    assert errors == [], f"{len(errors)} errors reached callers: {sorted(set(errors))[:5]}"
+    mine = [t for t in claimed if t in set(made)]
+    assert sorted(mine) == sorted(made)  # every ticket claimed, none twice
+    check = connect(cluster.node(3).target.with_database(deployed))
+    try:
+        marks = ", ".join(map(str, made))
+        assert one(check, "SELECT COUNT(*) FROM ticket_logs WHERE action_type = 'assign' "
+                          f"AND ticket_id IN ({marks})") == len(made)
+    finally:
+        check.close()
+
+
+def table_rows(conn) -> dict[str, str]:
+    """Every table's rows, as one digest per table (value by value, by key)."""
+    digests = {}
+    for (table,) in query(conn, "SELECT TABLE_NAME FROM information_schema.TABLES WHERE "
+                                "TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE'"):
+        rows = query(conn, f"SELECT * FROM `{table}` ORDER BY 1")
+        digests[table] = hashlib.sha256(repr(sorted(map(repr, rows))).encode()).hexdigest()
+    return digests
+
+
+def test_a_node_killed_during_writes_rejoins_with_every_table_equal(cluster, deployed):
+    setup = connect(cluster.node(1).target.with_database(deployed))
+    agent_id = agent(setup)
+    setup.close()
+    stop = threading.Event()
+
+    def write(node: galera.Node) -> int:
+        conn = connect(node.target.with_database(deployed))
+        n = 0
+        try:
+            while not stop.is_set():
+                tid = ticket(conn)
+                log(conn, tid, "assign", agent_id)
+                log(conn, tid, "reply", agent_id)
+                log(conn, tid, "resolve", agent_id)
+                n += 1
+        finally:
+            conn.close()
+        return n
+
+    writers = [Background(lambda n=node: write(n)) for node in (cluster.node(1), cluster.node(2))]
+    try:
+        time.sleep(3)
+        cluster.kill(3)
+        time.sleep(3)
+        cluster.rejoin(3, wipe=False)  # SIGKILLed: it recovers, or takes an SST
+        time.sleep(2)
+    finally:
+        stop.set()
+        counts = [w.join(120) for w in writers]
+    assert all(c > 5 for c in counts), counts
+    cluster.wait_for_size(3)
+    digests = []
+    for node in cluster.nodes:
+        conn = connect(node.target.with_database(deployed))
+        try:
+            one(conn, "SELECT 1")  # wsrep_sync_wait below makes the reads causal
+            with conn.cursor() as cur:
+                cur.execute("SET SESSION wsrep_sync_wait = 1")
+            digests.append(table_rows(conn))
+        finally:
+            conn.close()
+    assert digests[0] == digests[1] == digests[2]
