@@ -7,6 +7,7 @@ written in `history.py`, and this module decides what runs and in what order.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import signal
@@ -71,6 +72,17 @@ class UpOptions:
     allow_missing: bool = False  # go on although files the history knows are gone
     target: str | None = None  # apply versioned migrations up to this version only
     backup_dir: Path | None = None  # dump the database here before changing anything
+
+
+def lock_name(database: str) -> str:
+    """The GET_LOCK name the deploy lock had before it became a lease row
+    (deploy_lock.py); nothing takes it now. Kept for the tools that list the
+    deployer's SQL (/work/shared/tools/mysql8/mysql_parse_check.py)."""
+    name = f"ticketdb.deploy.{database}"
+    if len(name) <= 64:
+        return name
+    digest = hashlib.sha1(database.encode()).hexdigest()[:12]
+    return f"ticketdb.deploy.{database[:64 - 16 - 13]}.{digest}"
 
 
 def database_exists(conn: Connection, database: str) -> bool:
