@@ -383,3 +383,19 @@ def test_a_node_killed_during_writes_rejoins_with_every_table_equal(cluster, dep
         finally:
             conn.close()
     assert digests[0] == digests[1] == digests[2]
+
+
+def test_sample_on_a_node_whose_ids_step_by_the_cluster_size(cluster):
+    name = new_name("sample")
+    target = cluster.node(2).target.with_database(name)
+    assert run(target, "up").returncode == 0
+    filled = run(target, "sample", "--tickets", "300")
+    assert filled.returncode == 0, filled.stdout + filled.stderr
+    conn = connect(target)
+    try:
+        assert one(conn, "SELECT @@auto_increment_increment") == 3
+        assert one(conn, "SELECT COUNT(*) FROM service_tickets") == 300
+        assert one(conn, "SELECT COUNT(*) FROM agent_status") == one(conn, "SELECT COUNT(*) "
+                                                                     "FROM agents")
+    finally:
+        conn.close()
