@@ -245,20 +245,18 @@ def test_a_trigger_swap_on_node_1_while_node_2_writes(cluster, source):
 
 
 def same_connection_ids(a: galera.Node, b: galera.Node, database: str):
-    """Two connections, one on each node, with the same CONNECTION_ID()."""
-    for _ in range(50):
-        first = connect(a.target.with_database(database))
-        wanted = one(first, "SELECT CONNECTION_ID()")
-        for _ in range(3000):
-            second = connect(b.target.with_database(database))
-            got = one(second, "SELECT CONNECTION_ID()")
-            if got == wanted:
-                return first, second
-            second.close()
-            if got > wanted:
-                break
-        first.close()
-    raise AssertionError("no two connections with the same id")
+    """Two connections, one on each node, with the same CONNECTION_ID(): the
+    node whose ids are behind opens connections until it catches up."""
+    pair = [connect(n.target.with_database(database)) for n in (a, b)]
+    ids = [one(c, "SELECT CONNECTION_ID()") for c in pair]
+    for _ in range(20000):
+        if ids[0] == ids[1]:
+            return pair[0], pair[1]
+        behind = 0 if ids[0] < ids[1] else 1
+        pair[behind].close()
+        pair[behind] = connect((a, b)[behind].target.with_database(database))
+        ids[behind] = one(pair[behind], "SELECT CONNECTION_ID()")
+    raise AssertionError(f"no two connections with the same id ({ids})")
 
 
 def test_movers_with_the_same_connection_id_on_two_nodes_never_conflict(cluster, deployed):
