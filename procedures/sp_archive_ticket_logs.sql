@@ -44,6 +44,7 @@ BEGIN
     DECLARE v_deleted INT;
     DECLARE v_table VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
     DECLARE v_message VARCHAR(128) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
+    DECLARE v_outer BOOLEAN DEFAULT FALSE;
     -- One run at a time: the job's lease (sp_job_lease_take), renewed as it goes.
     DECLARE v_lease INT DEFAULT 0;
     DECLARE v_renewed INT DEFAULT 0;
@@ -162,8 +163,8 @@ BEGIN
                 START TRANSACTION;
                 -- The mark that lets trg_ticket_logs_before_delete take this
                 -- transaction's deletes (ticket 0: the archive).
-                INSERT INTO ticketdb_flow_marks (connection_id, ticket_id)
-                VALUES (CONNECTION_ID(), 0)
+                INSERT INTO ticketdb_flow_marks (node_key, connection_id, ticket_id)
+                VALUES (CRC32(CONCAT(@@hostname, ':', @@port)), CONNECTION_ID(), 0)
                 ON DUPLICATE KEY UPDATE ticket_id = 0;
                 DELETE FROM tmp_ticketdb_archive_batch;
                 INSERT INTO tmp_ticketdb_archive_batch (log_id, action_time)
@@ -194,7 +195,9 @@ BEGIN
                     SELECT MAX(action_time) INTO v_from FROM tmp_ticketdb_archive_batch;
                 END IF;
                 DELETE FROM ticketdb_flow_marks
-                WHERE connection_id = CONNECTION_ID();
+                WHERE
+                    node_key = CRC32(CONCAT(@@hostname, ':', @@port))
+                    AND connection_id = CONNECTION_ID();
                 COMMIT;
                 INSERT INTO tmp_ticketdb_archive_moved (table_name, rows_moved)
                 VALUES (v_table, v_rows)

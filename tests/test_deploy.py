@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pymysql
 import pytest
-from support import Background, execute, one, query
+from support import Background, execute, one, query, role_logins
 
-from ticketdb import history, verify
+from ticketdb import deploy_lock, history, server_checks, verify
 from ticketdb.connection import Target, connect
 from ticketdb.sources import ROOT, all_files
 
@@ -73,8 +73,12 @@ def test_plan_runs_nothing(empty_db):
     result = run(empty_db, "plan")
     assert result.returncode == 0, result.stderr
     assert "CREATE TABLE customers" in result.stdout
-    assert "LOCK TABLES `ticket_logs` WRITE" in result.stdout
     conn = connect(empty_db, database=None)
+    if server_checks.server_version(conn).mariadb:  # the swap in one statement
+        assert "CREATE OR REPLACE TRIGGER trg_ticket_logs_before_insert" in result.stdout
+        assert "LOCK TABLES `ticket_logs` WRITE" not in result.stdout
+    else:
+        assert "LOCK TABLES `ticket_logs` WRITE" in result.stdout
     try:
         assert one(conn, "SELECT COUNT(*) FROM information_schema.SCHEMATA "
                          "WHERE SCHEMA_NAME = %s", (empty_db.database,)) == 0
@@ -261,14 +265,47 @@ def test_two_concurrent_ups_apply_everything_once(empty_db):
 def test_a_second_deployer_gives_up_saying_who_holds_the_lock(db):
     holder = connect(db)
     try:
-        assert one(holder, "SELECT GET_LOCK(%s, 0)", (f"ticketdb.deploy.{db.database}",)) == 1
+        lease = deploy_lock.acquire(holder, db, db.database, 0, command="test")
         holder_id = one(holder, "SELECT CONNECTION_ID()")
-        result = run(db, "up", "--lock-timeout", "1")
+        result = run(db, "up", "--lock-timeout", "2")
         assert result.returncode == 1
+        assert "waiting for the deploy lock" in result.stdout + result.stderr
+        assert "waiting up to 2 s (--lock-timeout)" in result.stdout + result.stderr
         assert "another deploy is running" in result.stderr
-        assert f"connection {holder_id}" in result.stderr
+        assert f"connection {holder_id}" in result.stderr and "`test`" in result.stderr
+        lease.release()
+        assert run(db, "up", "--lock-timeout", "0").returncode == 0
     finally:
         holder.close()
+
+
+def test_a_killed_deployers_lease_is_free_at_once_on_its_own_server(db):
+    holder = connect(db)
+    deploy_lock.acquire(holder, None, db.database, 0, command="test", heartbeat=False)
+    holder.close()  # died without releasing: its connection is gone
+    result = run(db, "up", "--lock-timeout", "0")
+    assert result.returncode == 0, result.stderr
+
+
+def test_no_role_login_can_block_up_with_a_lock_name(db):
+    """GET_LOCK names are anyone's (issue 20, item 4): the deploy lock is a row
+    only the deployer's account can write."""
+    with role_logins(db) as logins:
+        agent = connect(logins["agent"])
+        try:
+            assert one(agent, "SELECT GET_LOCK(%s, 0)", (f"ticketdb.deploy.{db.database}",)) == 1
+            result = run(db, "up", "--lock-timeout", "1")
+            assert result.returncode == 0, result.stderr
+            for login in logins.values():
+                c = connect(login)
+                try:
+                    with pytest.raises(pymysql.MySQLError) as refused:
+                        execute(c, f"UPDATE {deploy_lock.TABLE} SET holder_connection = 1")
+                    assert refused.value.args[0] in (1142, 1143), refused.value
+                finally:
+                    c.close()
+        finally:
+            agent.close()
 
 
 def test_verify_catches_a_trigger_changed_by_hand(fresh_db):

@@ -14,7 +14,7 @@ import pytest
 from support import execute, one, query
 from test_deploy import run
 
-from ticketdb import history, sample
+from ticketdb import deploy_lock, history, sample
 from ticketdb.connection import connect
 
 
@@ -187,7 +187,8 @@ def test_a_mariadb_dump_deploys_as_a_migration(mysql_server, fresh_db, empty_db,
     cnf = mysql_server.workdir / "client.cnf"
     dump = subprocess.run(
         [dump_tool, f"--defaults-file={cnf}", "--routines", "--triggers", "--events",
-         f"--ignore-table={fresh_db.database}.{history.TABLE}", fresh_db.database],
+         f"--ignore-table={fresh_db.database}.{history.TABLE}",
+         f"--ignore-table={fresh_db.database}.{deploy_lock.TABLE}", fresh_db.database],
         capture_output=True, check=True).stdout
     (tmp_path / "sql").mkdir()
     (tmp_path / "sql" / "V001__restore.sql").write_bytes(dump)

@@ -10,7 +10,7 @@ import pytest
 from support import execute, one, query
 from test_deploy import run, server_setting
 
-from ticketdb import history, preflight, server, verify
+from ticketdb import deploy_lock, history, preflight, server, verify
 from ticketdb.connection import Target, connect
 
 PASSWORD = "probe-" + secrets.token_hex(4)
@@ -36,7 +36,8 @@ def _deployed_objects(target: Target) -> dict[str, list[str]]:
         schema = target.database
         return {
             "tables": [r[0] for r in query(admin, "SELECT TABLE_NAME FROM information_schema."
-                                                  "TABLES WHERE TABLE_SCHEMA = %s", (schema,))],
+                                                  "TABLES WHERE TABLE_SCHEMA = %s "
+                                                  "ORDER BY TABLE_NAME", (schema,))],
             "routines": [r[0] for r in query(admin, "SELECT ROUTINE_NAME FROM information_schema."
                                                     "ROUTINES WHERE ROUTINE_SCHEMA = %s",
                                              (schema,))],
@@ -63,7 +64,8 @@ def test_up_refuses_before_anything_when_the_account_may_not_create_triggers(
     assert "nothing was changed" in refused.stderr
     assert PASSWORD not in refused.stdout + refused.stderr
     left = _deployed_objects(empty_db)
-    assert left == {"tables": [history.TABLE], "routines": [], "events": []}, left
+    assert left == {"tables": sorted([deploy_lock.TABLE, history.TABLE]), "routines": [],
+                    "events": []}, left
     with server_setting(empty_db, "log_bin_trust_function_creators", "ON", "OFF"):
         done = run(login, "up")
     assert done.returncode == 0, done.stderr
@@ -79,7 +81,7 @@ def test_up_refuses_an_account_without_the_trigger_privilege(empty_db, deployer)
         refused = run(login, "up")
     assert refused.returncode == 1
     assert "cannot create a trigger" in refused.stderr and "1142" in refused.stderr
-    assert _deployed_objects(empty_db)["tables"] == [history.TABLE]
+    assert _deployed_objects(empty_db)["tables"] == sorted([deploy_lock.TABLE, history.TABLE])
 
 
 @pytest.mark.parametrize(("version", "refused", "warned"), [

@@ -37,8 +37,9 @@ def baseline(target: Target, echo: Echo, root: Path = ROOT, lock_timeout: int = 
     if conn is None:
         raise AdoptError(f"database {target.database} does not exist: nothing to adopt "
                          "(up creates it)")
+    lease = None
     try:
-        migrate.acquire_lock(conn, target.database, lock_timeout)
+        lease = migrate.acquire_lock(conn, target, lock_timeout, echo, "baseline")
         differences = verify.schema_differences(target, conn, files)
         later, blocking = split_repeatable(differences, files)
         if blocking:
@@ -79,6 +80,8 @@ def baseline(target: Target, echo: Echo, root: Path = ROOT, lock_timeout: int = 
                  if count else "baseline: nothing to record, every file is already applied")
         return count
     finally:
+        if lease is not None:
+            lease.release()
         conn.close()
 
 
@@ -149,8 +152,9 @@ def repair(target: Target, echo: Echo, root: Path = ROOT, lock_timeout: int = 60
     conn = migrate.open_existing(target)
     if conn is None or not history.table_exists(conn, target.database):
         raise AdoptError(f"{target.display()} has no deploy history: nothing to repair")
+    lease = None
     try:
-        migrate.acquire_lock(conn, target.database, lock_timeout)
+        lease = migrate.acquire_lock(conn, target, lock_timeout, echo, "repair")
         history.ensure_table(conn, target.database)
         history.mark_interrupted(conn, target.database)
         count = 0
@@ -180,4 +184,6 @@ def repair(target: Target, echo: Echo, root: Path = ROOT, lock_timeout: int = 60
             echo("nothing to repair")
         return count
     finally:
+        if lease is not None:
+            lease.release()
         conn.close()

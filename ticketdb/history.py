@@ -44,6 +44,8 @@ CREATE TABLE IF NOT EXISTS {TABLE} (
     finished_at DATETIME(3) NULL,
     execution_ms INT UNSIGNED NULL,
     object_state TEXT NULL,
+    node VARCHAR(300) NULL,
+    connection_id BIGINT UNSIGNED NULL,
     PRIMARY KEY (history_id),
     KEY ix_history_script (script, history_id)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_unicode_ci
@@ -76,7 +78,13 @@ UPGRADES = (
     f"ALTER TABLE {TABLE} MODIFY COLUMN state ENUM('running', 'applied', 'failed', "
     "'interrupted', 'resolved', 'deleted') NOT NULL",
     f"ALTER TABLE {TABLE} ADD COLUMN object_state TEXT NULL",
+    # which node and connection wrote the row (a cluster has several writers)
+    f"ALTER TABLE {TABLE} ADD COLUMN node VARCHAR(300) NULL, "
+    "ADD COLUMN connection_id BIGINT UNSIGNED NULL",
 )
+# Written into every row: the server (cluster node) and session that wrote it.
+WRITER_COLUMNS = "node, connection_id"
+WRITER_SQL = "CONCAT(@@hostname, ':', @@port), CONNECTION_ID()"
 
 
 def ensure_table(conn: Connection, schema: str) -> None:
@@ -99,6 +107,8 @@ def upgrades_needed(conn: Connection, schema: str) -> list[str]:
         needed.append(UPGRADES[0])
     if "object_state" not in columns:
         needed.append(UPGRADES[1])
+    if "connection_id" not in columns:
+        needed.append(UPGRADES[2])
     return needed
 
 
@@ -156,8 +166,9 @@ def start(conn: Connection, schema: str, f: SqlFile, done: list[str]) -> int:
     with conn.cursor() as cur:
         cur.execute(
             f"INSERT INTO {qualified(schema)} (script, kind, version, description, checksum, "
-            f"state, statements_total, statements_done, done_checksums, installed_by, started_at) "
-            f"VALUES (%s, %s, %s, %s, %s, 'running', %s, %s, %s, CURRENT_USER(), UTC_TIMESTAMP(3))",
+            f"state, statements_total, statements_done, done_checksums, installed_by, started_at, "
+            f"{WRITER_COLUMNS}) VALUES (%s, %s, %s, %s, %s, 'running', %s, %s, %s, CURRENT_USER(), "
+            f"UTC_TIMESTAMP(3), {WRITER_SQL})",
             (f.path, f.kind, f.version, f.description[:200], f.checksum,
              len(f.statements), len(done), " ".join(done)),
         )
@@ -302,8 +313,9 @@ def record(conn: Connection, schema: str, a: Attempt, state: str, checksum: str,
         cur.execute(
             f"INSERT INTO {qualified(schema)} (script, kind, version, description, checksum, "
             f"state, statements_total, statements_done, done_checksums, error_message, "
-            f"installed_by, started_at, finished_at, execution_ms) VALUES (%s, %s, %s, %s, %s, "
-            f"%s, %s, %s, %s, %s, CURRENT_USER(), UTC_TIMESTAMP(3), UTC_TIMESTAMP(3), 0)",
+            f"installed_by, started_at, finished_at, execution_ms, {WRITER_COLUMNS}) VALUES "
+            f"(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, CURRENT_USER(), UTC_TIMESTAMP(3), "
+            f"UTC_TIMESTAMP(3), 0, {WRITER_SQL})",
             (a.script, a.kind, a.version, a.description[:200], checksum, state,
              a.statements_total, a.statements_total if state != "deleted" else a.statements_done,
              " ".join(a.done_checksums), note[:2000]),

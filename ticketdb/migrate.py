@@ -21,7 +21,7 @@ import pymysql
 from pymysql.connections import Connection
 from pymysql.cursors import Cursor
 
-from ticketdb import backup, history, locks, owned, preflight, scope
+from ticketdb import backup, deploy_lock, galera, history, locks, owned, preflight, scope
 from ticketdb.connection import COLLATION, SESSION_SETUP, SQL_MODE, Target, connect, reset_session
 from ticketdb.errors import TicketdbError
 from ticketdb.sources import (
@@ -84,8 +84,9 @@ class UpOptions:
 
 
 def lock_name(database: str) -> str:
-    """GET_LOCK's name for one database: at most 64 characters, and two long
-    database names never share one (a digest of the whole name ends it)."""
+    """The GET_LOCK name the deploy lock had before it became a lease row
+    (deploy_lock.py); nothing takes it now. Kept for the tools that list the
+    deployer's SQL (/work/shared/tools/mysql8/mysql_parse_check.py)."""
     name = f"ticketdb.deploy.{database}"
     if len(name) <= 64:
         return name
@@ -305,7 +306,8 @@ def made_without_up(conn: Connection, schema: str, states: list[FileState]) -> l
             "`ticketdb verify` lists where it differs"]
 
 
-def plan_text(states: list[FileState], database: str, history_upgrades: list[str]) -> str:
+def plan_text(states: list[FileState], database: str, history_upgrades: list[str],
+              mariadb: bool = False) -> str:
     """What `up` would run, statement by statement, as a script the `mysql`
     client runs in `database`. It does what `up` does around the files too:
     the deploy lock, the session (sql_mode, time zone, names), the database's
@@ -314,13 +316,15 @@ def plan_text(states: list[FileState], database: str, history_upgrades: list[str
     work = [s for s in states if s.needs_work and s.resume_at >= 0]
     if not work:
         return "-- nothing to do: the database is up to date\n"
+    take_lock, lock_taken, free_lock = deploy_lock.plan_sql()
     out = [
         "-- Pipe into the mysql client connected to this database. It stops at the",
         "-- first error: nothing after it runs, and `status` shows where it stopped.",
         _guard(f"DATABASE() = {history.literal(database)}",
                f"ticketdb: this plan is for database {database}; run it there"),
-        _guard(f"GET_LOCK({history.literal(lock_name(database))}, 60) = 1",
-               "ticketdb: another deploy is running; try again when it has finished"),
+        *take_lock,
+        _guard(lock_taken, "ticketdb: another deploy is running (see ticketdb_deploy_lock); "
+               "try again when it has finished"),
         *_session_sql(),
         f"ALTER DATABASE `{database}` CHARACTER SET utf8mb4 COLLATE {COLLATION};",
         history.CREATE_TABLE.strip() + ";",
@@ -328,8 +332,8 @@ def plan_text(states: list[FileState], database: str, history_upgrades: list[str
         "",
     ]
     for s in work:
-        out += _plan_file(s)
-    out.append("DO RELEASE_LOCK(" + history.literal(lock_name(database)) + ");")
+        out += _plan_file(s, mariadb)
+    out.append(free_lock)
     return "\n".join(out) + "\n"
 
 
@@ -348,7 +352,7 @@ def _plan_statement(text: str) -> str:
     return f"DELIMITER $$\n{text}$$\nDELIMITER ;" if ";" in text else f"{text};"
 
 
-def _plan_file(s: FileState) -> list[str]:
+def _plan_file(s: FileState, mariadb: bool = False) -> list[str]:
     f = s.file
     lit = history.literal
     total = len(f.statements)
@@ -365,10 +369,11 @@ def _plan_file(s: FileState) -> list[str]:
                        f"WHERE history_id = {s.attempt.history_id};")
         return [*out, ""]
     columns = ("script, kind, version, description, checksum, state, statements_total, "
-               "statements_done, done_checksums, installed_by, started_at")
+               f"statements_done, done_checksums, installed_by, started_at, "
+               f"{history.WRITER_COLUMNS}")
     values = (f"{lit(f.path)}, {lit(f.kind)}, {lit(f.version)}, {lit(f.description[:200])}, "
               f"{lit(f.checksum)}")
-    by = "CONCAT(CURRENT_USER(), ' (plan)'), UTC_TIMESTAMP(3)"
+    by = f"CONCAT(CURRENT_USER(), ' (plan)'), UTC_TIMESTAMP(3), {history.WRITER_SQL}"
     versioned = f.kind == "versioned"
     if versioned:
         done = " ".join(f.statement_checksums[: s.resume_at])
@@ -376,7 +381,7 @@ def _plan_file(s: FileState) -> list[str]:
                    f"{s.resume_at}, {lit(done)}, {by});")
         out.append("SET @ticketdb_history_id = LAST_INSERT_ID();")
     locked = False
-    statements = f.run_statements[s.resume_at:] if versioned else f.run_statements
+    statements = f.run_statements[s.resume_at:] if versioned else f.run_statements_on(mariadb)
     for st in statements:
         if st.number:
             out.append(f"-- statement {st.number} of {total} (line {st.line})")
@@ -451,7 +456,7 @@ _LOCK_TABLES = re.compile(r"^(UN)?LOCK\s+TABLES?\b", re.IGNORECASE)
 
 
 def apply_versioned(conn: Connection, schema: str, s: FileState, echo: Echo,
-                    options: UpOptions) -> None:
+                    options: UpOptions, galera: bool = False) -> None:
     """Statement by statement, each with its progress row in one transaction.
     Between a file's own LOCK TABLES and UNLOCK TABLES (dumps do that around
     their INSERTs) the history table is not locked and a transaction would
@@ -467,6 +472,16 @@ def apply_versioned(conn: Connection, schema: str, s: FileState, echo: Echo,
         for idx in range(s.resume_at, len(f.statements)):
             st = f.statements[idx]
             lock = _LOCK_TABLES.match(plain(st.text))
+            if lock and galera:
+                # node-local on Galera (refuse_locking_migration checked the
+                # tables are empty): not run, recorded as done
+                lock = None
+                done = list(f.statement_checksums[: idx + 1])
+                with conn.cursor() as c2:
+                    c2.execute(history.progress_sql(schema), (len(done), " ".join(done), hid))
+                echo(f"  statement {st.number}: {plain(st.text)[:40]}… not run on a Galera node "
+                     "(its tables are empty)")
+                continue
             try:
                 if not locked:
                     conn.begin()
@@ -547,7 +562,7 @@ def definer_changes(conn: Connection, s: FileState, live: dict[tuple[str, str], 
 
 
 def apply_repeatable(conn: Connection, schema: str, s: FileState, echo: Echo,
-                     options: UpOptions) -> None:
+                     options: UpOptions, mariadb: bool = False) -> None:
     """Run the whole file. On failure, put the previous version back (inside
     the file's own LOCK TABLES, if it has one) so the object never goes missing."""
     f = s.file
@@ -555,7 +570,7 @@ def apply_repeatable(conn: Connection, schema: str, s: FileState, echo: Echo,
     hid = history.start(conn, schema, f, [])
     started = time.monotonic()
     with conn.cursor() as cur:
-        for st in f.run_statements:
+        for st in f.run_statements_on(mariadb):
             try:
                 locks.run_with_retries(conn, cur, st.text, run_sql, echo, options.lock_wait,
                                        options.retries)
@@ -565,7 +580,7 @@ def apply_repeatable(conn: Connection, schema: str, s: FileState, echo: Echo,
                     raise DeployError(_lost_message(f, st, exc)) from None
                 message = _error(f, st.number, st.line, exc)
                 reset_session(conn)
-                restored = _restore(conn, f, previous)
+                restored = _restore(conn, f, previous, mariadb)
                 cur.execute("UNLOCK TABLES")
                 reset_session(conn)
                 if restored:
@@ -595,13 +610,13 @@ def _lost_message(f: SqlFile, st: Statement, exc: pymysql.MySQLError) -> str:
             f"({what}); the next up finds this attempt interrupted and resumes it")
 
 
-def _restore(conn: Connection, f: SqlFile, previous: str | None) -> bool:
+def _restore(conn: Connection, f: SqlFile, previous: str | None, mariadb: bool = False) -> bool:
     if not previous:
         return False
     old = SqlFile(f.path, f.kind, f.version, f.description, previous)
     with conn.cursor() as cur:
         try:
-            for st in old.run_statements:
+            for st in old.run_statements_on(mariadb):
                 if not _LOCK_TABLES.match(st.text):  # the swap's lock is held already
                     run_sql(cur, st.text)
         except pymysql.MySQLError:
@@ -613,18 +628,44 @@ def _ms(started: float) -> int:
     return int((time.monotonic() - started) * 1000)
 
 
-def acquire_lock(conn: Connection, database: str, timeout: int) -> None:
-    name = lock_name(database)
+def acquire_lock(conn: Connection, target: Target, timeout: int, echo: Echo | None = None,
+                 command: str = "up") -> deploy_lock.Lease:
+    """The deploy lock (ticketdb/deploy_lock.py): a lease row, cluster-wide."""
+    try:
+        return deploy_lock.acquire(conn, target, target.database, timeout, echo, command)
+    except deploy_lock.LockError as exc:
+        raise DeployError(str(exc)) from None
+
+
+def locked_tables(f: SqlFile) -> list[str]:
+    """The tables a migration's own LOCK TABLES names (aliases left out)."""
+    names: list[str] = []
+    for st in f.statements:
+        text = plain(st.text)
+        if _LOCK_TABLES.match(text) and not text.upper().startswith("UN"):
+            body = re.sub(r"^LOCK\s+TABLES?\s+", "", text, flags=re.IGNORECASE)
+            body = re.sub(r"\s*--.*$", "", body)
+            for part in body.rstrip(";").split(","):
+                name = part.strip().split()[0].strip("`")
+                if name and name not in names:
+                    names.append(name)
+    return names
+
+
+def refuse_locking_migration(conn: Connection, f: SqlFile) -> None:
+    """On a Galera node, LOCK TABLES holds on that node only (and DDL under it
+    froze the cluster): a migration that locks tables to rewrite their rows
+    (V025) runs without its lock only while those tables are empty (a new
+    install); with rows, up refuses before the file runs."""
+    tables = locked_tables(f)
     with conn.cursor() as cur:
-        cur.execute("SELECT GET_LOCK(%s, %s)", (name, timeout))
-        if cur.fetchone()[0] == 1:
-            return
-        cur.execute("SELECT IS_USED_LOCK(%s)", (name,))
-        holder = cur.fetchone()[0]
-    raise DeployError(
-        f"another deploy is running on {database}: lock '{name}' is held by "
-        f"{preflight.describe_session(conn, holder)}; waited {timeout} s (--lock-timeout)"
-    )
+        filled = [t for t in tables if cur.execute(f"SELECT 1 FROM `{t}` LIMIT 1")]
+    if filled:
+        raise DeployError(
+            f"{f.path}: refusing on a Galera node: it rewrites rows of {', '.join(filled)} under "
+            "LOCK TABLES, which holds on one node only. Apply it with one node running: stop "
+            "the others, `up` on that node (bootstrapped), then start the others (they rejoin "
+            "by SST); see docs/cluster.md")
 
 
 def refuse_unfit_server(conn: Connection) -> None:
@@ -634,6 +675,14 @@ def refuse_unfit_server(conn: Connection) -> None:
     problems = [p for p in problems if p]
     if problems:
         raise DeployError("refusing to deploy: " + "; ".join(problems))
+
+
+def refuse_unfit_galera_node(conn: Connection, database: str) -> None:
+    """What Galera needs, one line each (ticketdb/preflight.py)."""
+    problems = preflight.galera_problems(conn, database)
+    if problems:
+        raise DeployError("refusing to deploy on this Galera node, nothing was changed:\n  "
+                          + "\n  ".join(problems))
 
 
 def refuse_what_cannot_be_created(conn: Connection, work: list[FileState]) -> None:
@@ -674,17 +723,27 @@ def up(target: Target, echo: Echo, options: UpOptions | None = None, root: Path 
     scope.checked_files(root)
     conn = connect(target, database=None, multi_statements=True)
     progress: list[FileState | None] = []  # each file as it starts; None: all applied
+    lease = None
     try:
         refuse_unfit_server(conn)
+        mariadb = preflight.server_version(conn).mariadb
+        on_galera = preflight.galera_node(conn)
+        refuse_unfit_galera_node(conn, target.database)
         with conn.cursor() as cur:
             cur.execute(f"CREATE DATABASE IF NOT EXISTS `{target.database}` "
                         f"DEFAULT CHARACTER SET utf8mb4 COLLATE {COLLATION}")
             cur.execute(f"USE `{target.database}`")
-        acquire_lock(conn, target.database, options.lock_timeout)
+        lease = acquire_lock(conn, target, options.lock_timeout, echo)
         locks.bound_lock_waits(conn, options.lock_wait)
         history.ensure_table(conn, target.database)
         if history.mark_interrupted(conn, target.database):
             echo("note: an earlier deploy was interrupted; resuming where it stopped")
+        events = [name for f in all_files(root) for kind, name in f.created_objects
+                  if kind == "event"]
+        cluster_warnings = []
+        if on_galera:  # before the states: a replicated event is no drift to re-create
+            cluster_warnings = galera.enable_events_on_every_node(conn, target, events,
+                                                                       echo)
         states = file_states(conn, target.database, root)
         problems = blocking_problems(states)
         problems += missing_problems(states, options.allow_missing, echo)
@@ -717,11 +776,13 @@ def up(target: Target, echo: Echo, options: UpOptions | None = None, root: Path 
                      f"{_ms(started)} ms)")
                 continue
             if s.file.kind == "versioned":
-                apply_versioned(conn, target.database, s, echo, options)
+                if on_galera:
+                    refuse_locking_migration(conn, s.file)
+                apply_versioned(conn, target.database, s, echo, options, on_galera)
             else:
                 for line in definer_changes(conn, s, live):
                     echo(line)
-                apply_repeatable(conn, target.database, s, echo, options)
+                apply_repeatable(conn, target.database, s, echo, options, mariadb)
             how = f"resumed at statement {s.resume_at + 1}, " if s.resume_at else ""
             echo(f"applied {s.file.path} ({how}{count} statement(s), {_ms(started)} ms)")
         progress.append(None)
@@ -732,13 +793,18 @@ def up(target: Target, echo: Echo, options: UpOptions | None = None, root: Path 
                  "(repeatable objects wait until every migration is applied)")
         if after is not None:
             after(conn)
-        for warning in preflight.settings_warnings(conn, target.database):
+        if on_galera and work:  # what this up created replicated SLAVESIDE_DISABLED
+            cluster_warnings = galera.enable_events_on_every_node(conn, target, events,
+                                                                       echo)
+        for warning in preflight.settings_warnings(conn, target.database) + cluster_warnings:
             echo(f"warning: {warning}")
         return len(work)
     except KeyboardInterrupt:
         raise DeployError(interrupted(progress), exit_code=130) from None
     finally:
-        conn.close()  # also releases the deploy lock
+        if lease is not None:
+            lease.release()
+        conn.close()
 
 
 def interrupted(progress: list[FileState | None]) -> str:
@@ -811,10 +877,14 @@ def read_plan(target: Target, root: Path = ROOT) -> tuple[list[FileState], str]:
     try:
         states = file_states(conn, target.database, root)
         upgrades = history.upgrades_needed(conn, target.database) if conn else []
+        probe = conn or connect(target, database=None)
+        mariadb = preflight.server_version(probe).mariadb
+        if probe is not conn:
+            probe.close()
     finally:
         if conn:
             conn.close()
-    return states, plan_text(states, target.database, upgrades)
+    return states, plan_text(states, target.database, upgrades, mariadb)
 
 
 def read_states(target: Target, root: Path = ROOT) -> list[FileState]:

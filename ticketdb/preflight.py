@@ -204,3 +204,68 @@ def describe_session(conn: Connection, connection_id: int | None) -> str:
     if not row:
         return f"connection {connection_id}"
     return f"connection {row[0]} ({row[1]}@{row[2]}, connected for {row[3]} s)"
+
+
+# --- Galera (MariaDB Cluster, Percona XtraDB Cluster) ---------------------
+# What a Galera node needs so that ticketdb keeps its guarantees there; see
+# docs/cluster.md. Separate from the checks above so that a rename of this
+# module (to preflight) moves it as one piece.
+
+def _variables(conn: Connection, pattern: str, status: bool = False) -> dict[str, str]:
+    with conn.cursor() as cur:
+        cur.execute(f"SHOW GLOBAL {'STATUS' if status else 'VARIABLES'} LIKE %s", (pattern,))
+        return {str(k).lower(): str(v) for k, v in cur.fetchall()}
+
+
+def galera_node(conn: Connection) -> bool:
+    """Is this server a Galera node (a provider loaded and wsrep_on)?"""
+    v = _variables(conn, "wsrep_%")
+    return (v.get("wsrep_on", "OFF").upper() == "ON"
+            and v.get("wsrep_provider", "none").lower() not in ("none", ""))
+
+
+def galera_problems(conn: Connection, database: str) -> list[str]:
+    """One line per setting or state of this node that breaks ticketdb on
+    Galera; [] on a healthy node (and on a server that is no Galera node)."""
+    v = _variables(conn, "wsrep_%")
+    if v.get("wsrep_provider", "none").lower() in ("none", ""):
+        return []
+    problems = []
+    if v.get("wsrep_on", "OFF").upper() != "ON":
+        problems.append("wsrep_on is OFF although a Galera provider is loaded: this node "
+                        "does not replicate; set wsrep_on = ON")
+        return problems
+    with conn.cursor() as cur:
+        cur.execute("SELECT @@global.binlog_format, @@global.innodb_autoinc_lock_mode")
+        binlog_format, autoinc = cur.fetchone()
+    if str(binlog_format).upper() != "ROW":
+        problems.append(f"binlog_format is {binlog_format}: Galera replicates rows only; "
+                        "set binlog_format = ROW")
+    if int(autoinc) != 2:
+        problems.append(f"innodb_autoinc_lock_mode is {autoinc}: Galera needs 2 (interleaved) "
+                        "or inserts deadlock between appliers; set it in my.cnf")
+    method = v.get("wsrep_osu_method", "TOI").upper()
+    if method != "TOI":
+        problems.append(f"wsrep_OSU_method is {method}: DDL would change this node only; "
+                        "up needs TOI (SET GLOBAL wsrep_OSU_method = 'TOI')")
+    state = _variables(conn, "wsrep_%", status=True)
+    if state.get("wsrep_cluster_status", "") != "Primary":
+        problems.append(f"wsrep_cluster_status is {state.get('wsrep_cluster_status')}: this "
+                        "node is not in the Primary component (a partition?); deploy on a "
+                        "node of the Primary component")
+    if state.get("wsrep_local_state_comment", "") != "Synced":
+        problems.append(f"wsrep_local_state_comment is {state.get('wsrep_local_state_comment')}"
+                        ": this node is not Synced (joining, donor or desynced); wait, or "
+                        "deploy on a Synced node")
+    with conn.cursor() as cur:
+        cur.execute("SELECT t.TABLE_NAME, t.ENGINE FROM information_schema.TABLES AS t "
+                    "WHERE t.TABLE_SCHEMA = %s AND t.TABLE_TYPE = 'BASE TABLE' AND ("
+                    "t.ENGINE <> 'InnoDB' OR NOT EXISTS (SELECT 1 FROM "
+                    "information_schema.TABLE_CONSTRAINTS AS c WHERE c.TABLE_SCHEMA = "
+                    "t.TABLE_SCHEMA AND c.TABLE_NAME = t.TABLE_NAME AND "
+                    "c.CONSTRAINT_TYPE = 'PRIMARY KEY')) ORDER BY t.TABLE_NAME", (database,))
+        for table, engine in cur.fetchall():
+            what = f"engine {engine}" if engine != "InnoDB" else "no primary key"
+            problems.append(f"table {database}.{table} has {what}: Galera replicates InnoDB "
+                            "tables with primary keys only (others diverge between nodes)")
+    return problems

@@ -31,7 +31,7 @@ Every read is granted table by table, never `SELECT ON db.*`: a read grant
 also allows `SELECT … LOCK IN SHARE MODE`, so no role reads the internal
 tables the flow and the automation lock (INTERNAL_TABLES: the flow marks,
 the import staging, the settings, the archive catalogue, the job leases and
-runs, the deploy history). What a role can still lock, and for how long
+runs, the deploy history and the deploy lock). What a role can still lock, and for how long
 others then wait, is in docs/operations.md.
 
 Each run grants what a role should have, then revokes only what it has
@@ -68,7 +68,7 @@ REPORTING_READS = (*AGENT_READS, "customer_merges", "customer_data_issues",
 # of them would hold up every login's moves or the scheduled jobs.
 INTERNAL_TABLES = ("ticketdb_flow_marks", "ticket_log_imports", "ticketdb_settings",
                    "ticket_log_archives", "ticketdb_job_leases", "ticketdb_job_runs",
-                   "ticketdb_schema_history")
+                   "ticketdb_schema_history", "ticketdb_deploy_lock")
 
 
 def role_names(database: str) -> dict[str, str]:

@@ -181,9 +181,15 @@ def _people(conn: Connection, rng: random.Random, tickets: int, now: datetime,
               for i in range(n_agents)]
     _insert(conn, "INSERT INTO agents (name, email, department, role) VALUES (%s, %s, %s, %s)",
             agents)
+    # the ids the server gave, read back: AUTO_INCREMENT steps by the cluster
+    # size on Galera (and by auto_increment_increment anywhere)
+    with conn.cursor() as cur:
+        cur.execute("SELECT agent_id FROM agents WHERE agent_id >= %s AND email LIKE "
+                    "'agent%%@support.example.com' ORDER BY agent_id", (base,))
+        agent_ids = [r[0] for r in cur.fetchall()][-n_agents:]
     _insert(conn, "INSERT INTO agent_status (agent_id, status, last_seen) VALUES (%s, %s, %s)",
-            [(base + i, rng.choice(["online", "busy", "offline"]),
-              now - timedelta(minutes=rng.randint(0, 600))) for i in range(n_agents)])
+            [(agent_id, rng.choice(["online", "busy", "offline"]),
+              now - timedelta(minutes=rng.randint(0, 600))) for agent_id in agent_ids])
     progress.advance(task, n_agents)
     base_c = _next_id(conn, "customers", "customer_id")
     for start in range(0, n_customers, 5_000):
@@ -198,7 +204,11 @@ def _people(conn: Connection, rng: random.Random, tickets: int, now: datetime,
         conn.commit()
         progress.advance(task, len(rows))
     conn.commit()
-    duplicates = _duplicate_customers(conn, rng, base_c, n_customers, now)
+    with conn.cursor() as cur:
+        cur.execute("SELECT customer_id FROM customers WHERE customer_id >= %s "
+                    "ORDER BY customer_id", (base_c,))
+        new_ids = [r[0] for r in cur.fetchall()]
+    duplicates = _duplicate_customers(conn, rng, new_ids, now)
     return {"customers": n_customers + duplicates, "agents": n_agents,
             "categories": len(categories)}
 
@@ -244,14 +254,14 @@ def _orders(conn: Connection, rng: random.Random, now: datetime,
     return {"customer_orders": written}
 
 
-def _duplicate_customers(conn: Connection, rng: random.Random, first: int, count: int,
+def _duplicate_customers(conn: Connection, rng: random.Random, ids: list[int],
                          now: datetime) -> int:
     """About 1 in 100 customers signs up twice: the same name and phone with
     another email, or the same email typed in other case with spaces (which
     the rules refuse, so those become a second address at another domain)."""
     rows = []
     with conn.cursor() as cur:
-        for cid in rng.sample(range(first, first + count), max(2, count // 100)):
+        for cid in rng.sample(ids, min(len(ids), max(2, len(ids) // 100))):
             cur.execute("SELECT name, phone FROM customers WHERE customer_id = %s", (cid,))
             found = cur.fetchone()
             if found is None:
@@ -277,8 +287,8 @@ def _tickets(conn: Connection, target: Target, seed: int, tickets: int, now: dat
     with conn.cursor() as cur:
         cur.execute("SELECT agent_id FROM agents WHERE is_active")
         agents = [r[0] for r in cur.fetchall()]
-        cur.execute("SELECT MIN(customer_id), MAX(customer_id) FROM customers")
-        c_lo, c_hi = cur.fetchone()
+        cur.execute("SELECT customer_id FROM customers ORDER BY customer_id")
+        customer_ids = [r[0] for r in cur.fetchall()]
         cur.execute("SELECT category_id FROM categories")
         categories = [r[0] for r in cur.fetchall()]
     first_id = _next_id(conn, "service_tickets", "ticket_id")
@@ -303,7 +313,7 @@ def _tickets(conn: Connection, target: Target, seed: int, tickets: int, now: dat
                     try:
                         n_logs = _ticket_batch(wconn, rng, first_id + start,
                                                min(BATCH, tickets - start), now, days, agents,
-                                               (c_lo, c_hi), categories)
+                                               customer_ids, categories)
                         break
                     except pymysql.err.OperationalError as exc:
                         wconn.rollback()
@@ -323,15 +333,14 @@ def _tickets(conn: Connection, target: Target, seed: int, tickets: int, now: dat
 
 
 def _ticket_batch(conn: Connection, rng: random.Random, first_id: int, count: int,
-                  now: datetime, days: int, agents: list[int], customers: tuple[int, int],
+                  now: datetime, days: int, agents: list[int], customers: list[int],
                   categories: list[int]) -> int:
     span = days * 86400
-    c_lo, c_hi = customers
     ticket_rows, log_rows, contacts = [], [], []
     for i in range(count):
         tid = first_id + i
         created = now - timedelta(seconds=int(span * rng.random() ** 1.3) + 120)
-        customer = rng.randint(c_lo, c_hi)
+        customer = rng.choice(customers)
         ticket_rows.append((tid, customer, rng.choice(categories), rng.choice(SUBJECTS),
                             "Reported through the help centre.", rng.choice(PRIORITIES),
                             created))
@@ -394,8 +403,8 @@ def _conversations(conn: Connection, rng: random.Random, tickets: int, now: date
     with conn.cursor() as cur:
         cur.execute("SELECT agent_id FROM agents WHERE is_active")
         agents = [r[0] for r in cur.fetchall()]
-        cur.execute("SELECT MIN(customer_id), MAX(customer_id) FROM customers")
-        c_lo, c_hi = cur.fetchone()
+        cur.execute("SELECT customer_id FROM customers ORDER BY customer_id")
+        customer_ids = [r[0] for r in cur.fetchall()]
     first = _next_id(conn, "conversations", "conversation_id")
     task = progress.add_task("conversations", total=n)
     messages = 0
@@ -406,7 +415,7 @@ def _conversations(conn: Connection, rng: random.Random, tickets: int, now: date
             created = now - timedelta(minutes=rng.randint(5, 60 * 24 * 30))
             status = rng.choice(["open", "open", "pending", "closed", "closed", "closed"])
             agent = None if status == "open" and rng.random() < 0.6 else rng.choice(agents)
-            customer = rng.randint(c_lo, c_hi)
+            customer = rng.choice(customer_ids)
             convs.append((cid, customer, agent, status, created, created))
             t = created
             for k in range(rng.randint(1, 6)):

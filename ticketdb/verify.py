@@ -17,7 +17,7 @@ from pathlib import Path
 import pymysql
 from pymysql.connections import Connection
 
-from ticketdb import history, migrate, scope
+from ticketdb import deploy_lock, history, migrate, preflight, scope
 from ticketdb.connection import COLLATION, Target, connect, reset_session
 from ticketdb.errors import TicketdbError
 from ticketdb.sources import ROOT, SqlFile
@@ -115,7 +115,7 @@ def snapshot(conn: Connection, schema: str) -> Snapshot:
             objects = {}
             for row in cur.fetchall():
                 key = tuple(row[:keys])
-                if key[0] == history.TABLE:
+                if key[0] in (history.TABLE, deploy_lock.TABLE):
                     continue
                 values = tuple(
                     str(v).replace(f"`{schema}`.", "") if v is not None else None
@@ -294,7 +294,9 @@ def schema_differences(target: Target, live_conn: Connection, files: list[SqlFil
     scratch = f"{target.database[:40]}_verify_{secrets.token_hex(4)}"
     ref_conn = connect(target, database=None, multi_statements=True)
     try:
-        if not unreplicated(ref_conn) and is_replica(ref_conn):
+        if preflight.galera_node(ref_conn):
+            keep_on_this_node(ref_conn)
+        elif not unreplicated(ref_conn) and is_replica(ref_conn):
             raise ReplicaError(
                 "the server replicates from another and this account may not keep the "
                 "scratch database out of its binary log (SET sql_log_bin needs SUPER or "
@@ -369,6 +371,24 @@ class ReplicaError(TicketdbError):
     """verify would write to a replica (exit 2)."""
 
     exit_code = 2
+
+
+def keep_on_this_node(conn: Connection) -> None:
+    """On a Galera node every node is writable (the read-only refusal never
+    applies) and sql_log_bin = 0 does not stop a write set: the scratch
+    database is built with wsrep_on = OFF for this session, so it exists on
+    this node only and its DROP stays here too. Without the privilege for
+    that, verify refuses rather than make every node build it (exit 2)."""
+    with conn.cursor() as cur:
+        try:
+            cur.execute("SET SESSION wsrep_on = OFF")
+            cur.execute("SET SESSION sql_log_bin = 0")
+        except pymysql.MySQLError as exc:
+            raise ReplicaError(
+                f"this is a Galera node and this account may not keep verify's scratch "
+                f"database on it (SET SESSION wsrep_on = OFF: error {exc.args[0]}: "
+                f"{exc.args[1]}); it needs SUPER. Without it the scratch would be built "
+                "and dropped on every node") from None
 
 
 def refuse_replica(conn: Connection) -> None:

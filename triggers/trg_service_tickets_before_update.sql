@@ -45,7 +45,9 @@ BEGIN
         -- alert_stage), and the flow finds its own row (a record lock only).
         SELECT ticket_id INTO v_flow_ticket
         FROM ticketdb_flow_marks
-        WHERE connection_id = CONNECTION_ID();
+        WHERE
+            node_key = CRC32(CONCAT(@@hostname, ':', @@port))
+            AND connection_id = CONNECTION_ID();
         IF NOT (v_flow_ticket <=> OLD.ticket_id) THEN
             SET v_column = CASE
                 WHEN NEW.ticket_id <> OLD.ticket_id THEN 'ticket_id'

@@ -18,7 +18,9 @@ BEGIN
 
     SELECT ticket_id INTO v_mark
     FROM ticketdb_flow_marks
-    WHERE connection_id = CONNECTION_ID();
+    WHERE
+        node_key = CRC32(CONCAT(@@hostname, ':', @@port))
+        AND connection_id = CONNECTION_ID();
     IF NOT (v_mark <=> 0) THEN
         SET v_message = CONCAT(
             'ticketdb: ticket ', OLD.ticket_id, ': ticket_logs is append-only (log ',

@@ -230,8 +230,8 @@ BEGIN
 
     -- Move the ticket: each action sets only what it changes. The mark lets
     -- the guard on service_tickets know this UPDATE is the flow's own.
-    INSERT INTO ticketdb_flow_marks (connection_id, ticket_id)
-    VALUES (CONNECTION_ID(), NEW.ticket_id)
+    INSERT INTO ticketdb_flow_marks (node_key, connection_id, ticket_id)
+    VALUES (CRC32(CONCAT(@@hostname, ':', @@port)), CONNECTION_ID(), NEW.ticket_id)
     ON DUPLICATE KEY UPDATE ticket_id = NEW.ticket_id;
     CASE
         WHEN NEW.action_type IN ('assign', 'transfer') THEN
@@ -294,7 +294,9 @@ BEGIN
             WHERE ticket_id = NEW.ticket_id;
     END CASE;
     DELETE FROM ticketdb_flow_marks
-    WHERE connection_id = CONNECTION_ID();
+    WHERE
+        node_key = CRC32(CONCAT(@@hostname, ':', @@port))
+        AND connection_id = CONNECTION_ID();
 END$$
 
 DELIMITER ;
