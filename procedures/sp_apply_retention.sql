@@ -33,6 +33,10 @@ BEGIN
     DECLARE v_alerts INT DEFAULT 0;
     DECLARE v_snapshots INT DEFAULT 0;
 
+    -- Hostile sessions (docs/security.md): refused under a moved clock
+    -- (SET timestamp) or a weakening switch, before anything is read.
+    CALL sp_refuse_unsafe_session('sp_apply_retention', NULL, 0, 0, TRUE);
+
     SELECT setting_value INTO v_alert_days
     FROM ticketdb_settings
     WHERE setting_name = 'alert_retention_days';

@@ -42,10 +42,15 @@ BEGIN
     DECLARE v_deleted INT;
     DECLARE v_table VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
     DECLARE v_message VARCHAR(128) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
+
     -- One run at a time per database; at most 64 characters, whatever the name.
     DECLARE v_lock VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci DEFAULT CONCAT(
         'ticketdb.', LEFT(DATABASE(), 24), '.', LEFT(MD5(DATABASE()), 8), '.archive'
     );
+
+    -- Hostile sessions (docs/security.md): refused under a moved clock
+    -- (SET timestamp) or a weakening switch, before anything is read.
+    CALL sp_refuse_unsafe_session('sp_archive_ticket_logs', NULL, 0, 0, TRUE);
 
     IF in_before IS NULL THEN
         SIGNAL SQLSTATE '45000'

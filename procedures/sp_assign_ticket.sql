@@ -33,6 +33,10 @@ BEGIN
     DECLARE v_agent INT UNSIGNED;
     DECLARE v_message VARCHAR(128) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
 
+    -- Hostile sessions (docs/security.md): refused under a moved clock
+    -- (SET timestamp) or a weakening switch, before anything is read.
+    CALL sp_refuse_unsafe_session('sp_assign_ticket', NULL, 0, 0, TRUE);
+
     IF in_agent_id IS NULL THEN
         SET v_message = CONCAT(
             'ticketdb: ticket ', COALESCE(in_ticket_id, 'NULL'), ': assign needs an agent'

@@ -56,6 +56,10 @@ BEGIN
         RESIGNAL;
     END;
 
+    -- Hostile sessions (docs/security.md): refused under a moved clock
+    -- (SET timestamp) or a weakening switch, before anything is read.
+    CALL sp_refuse_unsafe_session('sp_escalate_priorities', NULL, 0, 0, TRUE);
+
     DROP TEMPORARY TABLE IF EXISTS tmp_ticketdb_escalation;
     CREATE TEMPORARY TABLE tmp_ticketdb_escalation (
         ticket_id BIGINT UNSIGNED NOT NULL PRIMARY KEY,

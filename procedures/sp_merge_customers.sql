@@ -41,6 +41,10 @@ BEGIN
     DECLARE v_conversations INT UNSIGNED DEFAULT 0;
     DECLARE v_message VARCHAR(128) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
 
+    -- Hostile sessions (docs/security.md): refused under a moved clock
+    -- (SET timestamp) or a weakening switch, before anything is read.
+    CALL sp_refuse_unsafe_session('sp_merge_customers', NULL, 0, 0, TRUE);
+
     IF in_keep IS NULL OR in_drop IS NULL OR in_keep = in_drop THEN
         SET v_message = CONCAT(
             'ticketdb: merge needs two different customers (keep ',

@@ -25,6 +25,10 @@ CALL sp_overdue_report(60);
 BEGIN
     DECLARE v_now DATETIME DEFAULT UTC_TIMESTAMP();
 
+    -- Hostile sessions (docs/security.md): refused under a moved clock
+    -- (SET timestamp) or a weakening switch, before anything is read.
+    CALL sp_refuse_unsafe_session('sp_overdue_report', NULL, 0, 0, TRUE);
+
     IF in_within_minutes IS NULL THEN
         SIGNAL SQLSTATE '45000'
             SET MESSAGE_TEXT

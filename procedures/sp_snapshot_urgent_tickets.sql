@@ -33,6 +33,10 @@ BEGIN
     DECLARE v_end DATETIME;
     DECLARE v_count INT DEFAULT 0;
 
+    -- Hostile sessions (docs/security.md): refused under a moved clock
+    -- (SET timestamp) or a weakening switch, before anything is read.
+    CALL sp_refuse_unsafe_session('sp_snapshot_urgent_tickets', NULL, 0, 0, TRUE);
+
     IF in_date IS NULL THEN
         SIGNAL SQLSTATE '45000'
             SET MESSAGE_TEXT

@@ -34,6 +34,10 @@ BEGIN
     DECLARE v_message VARCHAR(128) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
     DECLARE v_where VARCHAR(60) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci DEFAULT '';
 
+    -- Hostile sessions (docs/security.md): refused under a moved clock
+    -- (SET timestamp) or a weakening switch, before anything is read.
+    CALL sp_refuse_unsafe_session('sp_verify_audit_trail', NULL, 0, 0, TRUE);
+
     IF in_ticket IS NOT NULL THEN
         IF NOT EXISTS (
             SELECT 1 FROM service_tickets

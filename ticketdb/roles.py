@@ -45,6 +45,12 @@ AGENT_READS = ("service_tickets", "ticket_logs", "customers", "categories", "kb_
                "agents", "agent_status", "conversations", "messages", "interactions",
                "ticket_alerts", "daily_urgent_tickets", "escalation_rules", "ticket_ratings")
 AGENT_INSERTS = ("ticket_logs", "messages", "interactions", "service_tickets", "conversations")
+SUPERVISOR_INSERTS = ("agents", "escalation_rules")
+# No role chooses a surrogate key (issue 20, docs/security.md): an explicit
+# 18446744073709551615 would stop every later insert (1467). INSERT (and a
+# supervisor's UPDATE) is granted column by column, every column but the
+# AUTO_INCREMENT key and generated columns, read from the live schema; the
+# triggers refuse a named key as well, for accounts with table grants.
 
 
 def role_names(database: str) -> dict[str, str]:
@@ -56,13 +62,37 @@ def role_names(database: str) -> dict[str, str]:
     return names
 
 
-def grants(database: str) -> dict[str, list[str]]:
-    """The GRANT statements of each role (without the role's name)."""
+def writable_columns(conn: Connection, database: str,
+                     tables: tuple[str, ...] = (*AGENT_INSERTS, *SUPERVISOR_INSERTS),
+                     ) -> dict[str, list[str]]:
+    """Each table's columns a role may name: all but the AUTO_INCREMENT key
+    and generated columns."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT table_name, column_name FROM information_schema.columns "
+                    "WHERE table_schema = %s AND extra NOT LIKE %s "
+                    "AND COALESCE(generation_expression, '') = '' "
+                    "ORDER BY table_name, ordinal_position",
+                    (database, "%auto_increment%"))
+        rows = cur.fetchall()
+    found: dict[str, list[str]] = {t: [] for t in tables}
+    for table, column in rows:
+        if table in found:
+            found[table].append(column)
+    return found
+
+
+def _columns(columns: list[str]) -> str:
+    return ", ".join(f"`{c}`" for c in columns)
+
+
+def grants(database: str, columns: dict[str, list[str]]) -> dict[str, list[str]]:
+    """The GRANT statements of each role (without the role's name); columns
+    is writable_columns()."""
     db = f"`{database}`"
     reporting = [f"SELECT ON {db}.*"] + [f"EXECUTE ON PROCEDURE {db}.`{p}`"
                                          for p in (*REPORTS, *AUDIT)]
     agent = [f"SELECT ON {db}.`{t}`" for t in AGENT_READS]
-    agent += [f"INSERT ON {db}.`{t}`" for t in AGENT_INSERTS]
+    agent += [f"INSERT ({_columns(columns[t])}) ON {db}.`{t}`" for t in AGENT_INSERTS]
     agent += [
         f"UPDATE (subject, description, category_id) ON {db}.`service_tickets`",
         f"UPDATE (status, last_seen) ON {db}.`agent_status`",
@@ -72,8 +102,10 @@ def grants(database: str) -> dict[str, list[str]]:
     agent += [f"EXECUTE ON PROCEDURE {db}.`{p}`" for p in AGENT_PROCEDURES]
     supervisor = [g for g in agent if not g.startswith("EXECUTE")]
     supervisor += [
-        f"INSERT, UPDATE, DELETE ON {db}.`escalation_rules`",
-        f"INSERT, UPDATE ON {db}.`agents`",
+        f"INSERT ({_columns(columns['escalation_rules'])}), "
+        f"UPDATE ({_columns(columns['escalation_rules'])}), DELETE ON {db}.`escalation_rules`",
+        f"INSERT ({_columns(columns['agents'])}), UPDATE ({_columns(columns['agents'])}) "
+        f"ON {db}.`agents`",
         f"DELETE ON {db}.`agent_status`",
         f"UPDATE (sent_at) ON {db}.`ticket_alerts`",
     ]
@@ -89,7 +121,7 @@ def apply(conn: Connection, database: str) -> list[str]:
     names = role_names(database)
     lines = []
     with conn.cursor() as cur:
-        for kind, statements in grants(database).items():
+        for kind, statements in grants(database, writable_columns(conn, database)).items():
             role = f"`{names[kind]}`"
             cur.execute(f"CREATE ROLE IF NOT EXISTS {role}")
             had = held(conn, role)

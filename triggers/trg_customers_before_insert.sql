@@ -12,6 +12,24 @@ CREATE TRIGGER trg_customers_before_insert
 BEFORE INSERT ON customers
 FOR EACH ROW
 BEGIN
+    -- Hostile sessions (docs/security.md): a chosen or changed customer_id, warnings
+    -- before the rules ran (weak sql_mode, IGNORE) or a weakening switch is
+    -- refused by sp_refuse_unsafe_session, which names it.
+    IF
+        NEW.customer_id <> 0 OR @@warning_count > 0 OR @@session.max_error_count = 0
+        OR @@session.foreign_key_checks = 0 OR @@session.unique_checks = 0
+        /*M!100200 OR @@session.check_constraint_checks = 0 */
+    THEN
+        CALL sp_refuse_unsafe_session(
+            'customers', 'customer_id', NEW.customer_id,
+            @@warning_count, FALSE
+        );
+    END IF;
+    -- A defaulted created_at is the session's UTC_TIMESTAMP(), which SET timestamp
+    -- moves: it becomes the real time (SYSDATE() in UTC).
+    IF NEW.created_at = UTC_TIMESTAMP() THEN
+        SET NEW.created_at = CONVERT_TZ(SYSDATE(), @@session.time_zone, '+00:00');
+    END IF;
     SET NEW.email = TRIM(NEW.email);
     IF NEW.phone IS NOT NULL THEN
         SET NEW.phone = REGEXP_REPLACE(TRIM(NEW.phone), '[ ().-]', '');

@@ -22,6 +22,20 @@ BEGIN
     DECLARE v_column VARCHAR(30) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
     DECLARE v_message VARCHAR(128) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
 
+    -- Hostile sessions (docs/security.md): a chosen or changed ticket_id, warnings
+    -- before the rules ran (weak sql_mode, IGNORE) or a weakening switch is
+    -- refused by sp_refuse_unsafe_session, which names it.
+    IF
+        NEW.ticket_id <> OLD.ticket_id OR @@warning_count > 0 OR @@session.max_error_count = 0
+        OR @@session.foreign_key_checks = 0 OR @@session.unique_checks = 0
+        /*M!100200 OR @@session.check_constraint_checks = 0 */
+    THEN
+        CALL sp_refuse_unsafe_session(
+            'service_tickets', 'ticket_id', IF(NEW.ticket_id <> OLD.ticket_id, NEW.ticket_id, 0),
+            @@warning_count, FALSE
+        );
+    END IF;
+
     IF
         NEW.ticket_id <> OLD.ticket_id
         OR NEW.current_status <> OLD.current_status
