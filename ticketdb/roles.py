@@ -35,7 +35,10 @@ from pymysql.connections import Connection
 REPORTS = ("sp_overdue_report", "sp_agent_efficiency", "sp_ticket_trace",
            "sp_satisfaction_report")
 AUDIT = ("sp_verify_audit_trail",)
-AGENT_PROCEDURES = (*REPORTS, "sp_assign_ticket", "sp_claim_next_ticket",
+# Called first by every procedure; the SQL SECURITY INVOKER reports need the
+# caller to hold EXECUTE on it. It only reads the session and refuses.
+GUARD = ("sp_refuse_unsafe_session",)
+AGENT_PROCEDURES = (*REPORTS, *GUARD, "sp_assign_ticket", "sp_claim_next_ticket",
                     "sp_claim_conversation", "sp_mark_conversation_read")
 SUPERVISOR_PROCEDURES = (*AGENT_PROCEDURES, *AUDIT, "sp_escalate_priorities", "sp_generate_alerts",
                          "sp_snapshot_urgent_tickets", "sp_apply_retention",
@@ -90,7 +93,7 @@ def grants(database: str, columns: dict[str, list[str]]) -> dict[str, list[str]]
     is writable_columns()."""
     db = f"`{database}`"
     reporting = [f"SELECT ON {db}.*"] + [f"EXECUTE ON PROCEDURE {db}.`{p}`"
-                                         for p in (*REPORTS, *AUDIT)]
+                                         for p in (*REPORTS, *AUDIT, *GUARD)]
     agent = [f"SELECT ON {db}.`{t}`" for t in AGENT_READS]
     agent += [f"INSERT ({_columns(columns[t])}) ON {db}.`{t}`" for t in AGENT_INSERTS]
     agent += [
