@@ -347,7 +347,8 @@ def test_a_backdated_wait_does_not_pause_the_deadline(admin, logins, w):
         execute(c, "INSERT INTO ticket_logs (ticket_id, action_type) "
                    f"VALUES ({w['open']}, 'wait_customer')")
         execute(c, "SET SESSION timestamp = DEFAULT")
-        execute(c, f"INSERT INTO ticket_logs (ticket_id, action_type) VALUES ({w['open']}, 'resume')")
+        execute(c, "INSERT INTO ticket_logs (ticket_id, action_type) "
+                   f"VALUES ({w['open']}, 'resume')")
     finally:
         c.close()
     assert one(admin, "SELECT paused_minutes FROM service_tickets WHERE ticket_id = %s",
@@ -474,7 +475,8 @@ def test_a_waiting_ticket_is_not_stuck_after_a_weak_session(admin, logins, w):
     c = session(logins["agent"], WEAK_MODE)
     try:
         with pytest.raises(pymysql.MySQLError):
-            execute(c, f"INSERT INTO ticket_logs (ticket_id, action_type) VALUES ({w['open']}, 'x')")
+            execute(c, "INSERT INTO ticket_logs (ticket_id, action_type) "
+                       f"VALUES ({w['open']}, 'x')")
     finally:
         c.close()
     log(admin, w["open"], "resume")
