@@ -74,10 +74,12 @@ BEGIN
     END IF;
 
     SET v_setting = CASE
-        WHEN in_warnings > 0 THEN CONCAT(
-            ': the statement raised ', in_warnings, ' warning(s) before the rules ran ',
-            '(sql_mode not strict, or IGNORE)'
-        )
+        WHEN in_warnings > 0
+            THEN
+                CONCAT(
+                    ': the statement raised ', in_warnings, ' warning(s) before the rules ran ',
+                    '(sql_mode not strict, or IGNORE)'
+                )
         WHEN @@session.max_error_count = 0 THEN ' under max_error_count = 0'
         WHEN @@session.foreign_key_checks = 0 THEN ' under foreign_key_checks = 0'
         WHEN @@session.unique_checks = 0 THEN ' under unique_checks = 0'

@@ -88,9 +88,16 @@ def _columns(columns: list[str]) -> str:
     return ", ".join(f"`{c}`" for c in columns)
 
 
-def grants(database: str, columns: dict[str, list[str]]) -> dict[str, list[str]]:
+# The statements' shape without a server (grammar checks): a few real columns.
+_SHAPE = {t: ["customer_id"] for t in AGENT_INSERTS} | {
+    "ticket_logs": ["ticket_id", "action_type"], "messages": ["conversation_id", "content"],
+    "agents": ["name", "email"], "escalation_rules": ["from_priority", "to_priority"]}
+
+
+def grants(database: str, columns: dict[str, list[str]] | None = None) -> dict[str, list[str]]:
     """The GRANT statements of each role (without the role's name); columns
-    is writable_columns()."""
+    is writable_columns() (None: a stand-in with the statements' shape)."""
+    columns = columns or _SHAPE
     db = f"`{database}`"
     reporting = [f"SELECT ON {db}.*"] + [f"EXECUTE ON PROCEDURE {db}.`{p}`"
                                          for p in (*REPORTS, *AUDIT, *GUARD)]

@@ -17,7 +17,11 @@ BEGIN
         /*M!100200 OR @@session.check_constraint_checks = 0 */
     THEN
         CALL sp_refuse_unsafe_session(
-            'agents', 'agent_id', IF(NEW.agent_id <> OLD.agent_id, NEW.agent_id, 0), @@warning_count, FALSE
+            'agents',
+            'agent_id',
+            IF(NEW.agent_id <> OLD.agent_id, NEW.agent_id, 0),
+            @@warning_count,
+            FALSE
         );
     END IF;
 END$$

@@ -13,12 +13,16 @@ BEGIN
     -- before the rules ran (weak sql_mode, IGNORE) or a weakening switch is
     -- refused by sp_refuse_unsafe_session, which names it.
     IF
-        NEW.conversation_id <> OLD.conversation_id OR @@warning_count > 0 OR @@session.max_error_count = 0
+        NEW.conversation_id <> OLD.conversation_id
+        OR @@warning_count > 0
+        OR @@session.max_error_count = 0
         OR @@session.foreign_key_checks = 0 OR @@session.unique_checks = 0
         /*M!100200 OR @@session.check_constraint_checks = 0 */
     THEN
         CALL sp_refuse_unsafe_session(
-            'conversations', 'conversation_id', IF(NEW.conversation_id <> OLD.conversation_id, NEW.conversation_id, 0),
+            'conversations',
+            'conversation_id',
+            IF(NEW.conversation_id <> OLD.conversation_id, NEW.conversation_id, 0),
             @@warning_count, FALSE
         );
     END IF;

@@ -17,7 +17,11 @@ BEGIN
         /*M!100200 OR @@session.check_constraint_checks = 0 */
     THEN
         CALL sp_refuse_unsafe_session(
-            'escalation_rules', 'rule_id', IF(NEW.rule_id <> OLD.rule_id, NEW.rule_id, 0), @@warning_count, FALSE
+            'escalation_rules',
+            'rule_id',
+            IF(NEW.rule_id <> OLD.rule_id, NEW.rule_id, 0),
+            @@warning_count,
+            FALSE
         );
     END IF;
 END$$

@@ -25,7 +25,8 @@ BEGIN
     IF NEW.occurred_at = UTC_TIMESTAMP() THEN
         SET NEW.occurred_at = CONVERT_TZ(SYSDATE(), @@session.time_zone, '+00:00');
     END IF;
-    IF NEW.occurred_at > CONVERT_TZ(SYSDATE(), @@session.time_zone, '+00:00')
+    IF
+        NEW.occurred_at > CONVERT_TZ(SYSDATE(), @@session.time_zone, '+00:00')
         + INTERVAL 5 MINUTE THEN
         SIGNAL SQLSTATE '45000'
             SET MESSAGE_TEXT

@@ -25,7 +25,8 @@ BEGIN
     IF NEW.created_at = UTC_TIMESTAMP() THEN
         SET NEW.created_at = CONVERT_TZ(SYSDATE(), @@session.time_zone, '+00:00');
     END IF;
-    IF NEW.created_at > CONVERT_TZ(SYSDATE(), @@session.time_zone, '+00:00')
+    IF
+        NEW.created_at > CONVERT_TZ(SYSDATE(), @@session.time_zone, '+00:00')
         + INTERVAL 5 MINUTE THEN
         SIGNAL SQLSTATE '45000'
             SET MESSAGE_TEXT

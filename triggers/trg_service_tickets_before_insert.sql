@@ -44,7 +44,9 @@ BEGIN
             SET MESSAGE_TEXT
             = 'ticketdb: new ticket: must start pending and unassigned; move it with ticket_logs';
     END IF;
-    IF NEW.created_at > CONVERT_TZ(SYSDATE(), @@session.time_zone, '+00:00') + INTERVAL 5 MINUTE THEN
+    IF
+        NEW.created_at > CONVERT_TZ(SYSDATE(), @@session.time_zone, '+00:00') + INTERVAL 5 MINUTE
+    THEN
         SIGNAL SQLSTATE '45000'
             SET MESSAGE_TEXT
             = 'ticketdb: new ticket: created_at is in the future (timestamps are UTC)';

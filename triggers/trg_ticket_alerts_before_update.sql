@@ -17,7 +17,11 @@ BEGIN
         /*M!100200 OR @@session.check_constraint_checks = 0 */
     THEN
         CALL sp_refuse_unsafe_session(
-            'ticket_alerts', 'alert_id', IF(NEW.alert_id <> OLD.alert_id, NEW.alert_id, 0), @@warning_count, FALSE
+            'ticket_alerts',
+            'alert_id',
+            IF(NEW.alert_id <> OLD.alert_id, NEW.alert_id, 0),
+            @@warning_count,
+            FALSE
         );
     END IF;
 END$$

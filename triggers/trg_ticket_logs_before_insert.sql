@@ -137,10 +137,12 @@ BEGIN
         END IF;
     ELSEIF v_error IS NULL AND (
         (NEW.agent_id IS NOT NULL AND NOT EXISTS (
-            SELECT 1 FROM agents WHERE agent_id = NEW.agent_id -- noqa: RF01
+            SELECT 1 FROM agents
+            WHERE agent_id = NEW.agent_id -- noqa: RF01
         ))
         OR (NEW.actor_agent_id IS NOT NULL AND NOT EXISTS (
-            SELECT 1 FROM agents WHERE agent_id = NEW.actor_agent_id -- noqa: RF01
+            SELECT 1 FROM agents
+            WHERE agent_id = NEW.actor_agent_id -- noqa: RF01
         ))
     ) THEN
         -- Checked here, not left to the foreign keys: under INSERT IGNORE a
@@ -148,7 +150,8 @@ BEGIN
         SET v_error = CONCAT(
             'no such agent ',
             IF(NEW.agent_id IS NULL OR EXISTS (
-                SELECT 1 FROM agents WHERE agent_id = NEW.agent_id -- noqa: RF01
+                SELECT 1 FROM agents
+                WHERE agent_id = NEW.agent_id -- noqa: RF01
             ), NEW.actor_agent_id, NEW.agent_id)
         );
     ELSEIF v_error IS NULL AND NEW.action_type = 'reopen' AND v_agent IS NOT NULL THEN
