@@ -300,6 +300,10 @@ def test_the_admin_cleans_up_a_row_that_took_the_last_id(fresh_db):
         new_id = log(admin, tid, "reply", aid)
         assert new_id < MAX
         assert one(admin, "SELECT COUNT(*) FROM ticket_logs WHERE ticket_id = %s", (tid,)) == 2
+        # and the door stays shut: the same row is refused now
+        with pytest.raises(pymysql.MySQLError, match="log_id is chosen by the server"):
+            execute(admin, "INSERT INTO ticket_logs (log_id, ticket_id, action_type, agent_id) "
+                           f"VALUES ({MAX}, %s, 'reply', %s)", (tid, aid))
     finally:
         admin.close()
 
@@ -383,6 +387,29 @@ def test_a_rating_under_a_moved_clock_is_dated_now(admin, w):
         execute(admin, "SET SESSION timestamp = DEFAULT")
     rated = one(admin, "SELECT rated_at FROM ticket_ratings WHERE ticket_id = %s", (w["open"],))
     assert abs(rated - real_now(admin)) < timedelta(minutes=1)
+
+
+NEAR_THE_FORGED_CLOCK = {  # explicit times a session with the 2038 clock would call "now"
+    "action_time": "INSERT INTO ticket_logs (ticket_id, action_type, agent_id, action_time) "
+                   "VALUES ({open}, 'reply', {agent}, UTC_TIMESTAMP() - INTERVAL 1 MINUTE)",
+    "created_at": "INSERT INTO service_tickets (customer_id, subject, created_at) "
+                  "VALUES ({customer}, 'Hostile', UTC_TIMESTAMP() - INTERVAL 1 MINUTE)",
+    "created_at of a message": "INSERT INTO messages (conversation_id, sender_type, sender_id, "
+                               "content, created_at) VALUES ({conversation}, 'agent', {agent}, "
+                               "'x', UTC_TIMESTAMP() - INTERVAL 1 MINUTE)",
+}
+
+
+@pytest.mark.parametrize("sql", list(NEAR_THE_FORGED_CLOCK.values()),
+                         ids=list(NEAR_THE_FORGED_CLOCK))
+def test_a_time_near_a_forged_clock_is_judged_by_the_real_one(admin, logins, w, sql):
+    refused(admin, w, logins["agent"], (FORGED["2038"],), sql, "in the future")
+
+
+def test_a_rating_near_a_forged_clock_is_refused(admin, db, w):
+    log(admin, w["open"], "resolve")
+    refused(admin, w, db, (FORGED["2038"],), "INSERT INTO ticket_ratings (ticket_id, rating, "
+            "rated_at) VALUES ({open}, 4, UTC_TIMESTAMP() - INTERVAL 1 MINUTE)", "rated_at")
 
 
 CLOCK_CALLS = {**CALLS, "reporting": REPORTS}
