@@ -35,7 +35,7 @@ BEGIN
 
     -- Hostile sessions (docs/security.md): refused under a moved clock
     -- (SET timestamp) or a weakening switch, before anything is read.
-    CALL sp_refuse_unsafe_session('sp_apply_retention', NULL, 0, 0, TRUE);
+    CALL sp_refuse_unsafe_session('sp_apply_retention');
 
     SELECT setting_value INTO v_alert_days
     FROM ticketdb_settings

@@ -50,7 +50,7 @@ BEGIN
 
     -- Hostile sessions (docs/security.md): refused under a moved clock
     -- (SET timestamp) or a weakening switch, before anything is read.
-    CALL sp_refuse_unsafe_session('sp_archive_ticket_logs', NULL, 0, 0, TRUE);
+    CALL sp_refuse_unsafe_session('sp_archive_ticket_logs');
 
     IF in_before IS NULL THEN
         SIGNAL SQLSTATE '45000'

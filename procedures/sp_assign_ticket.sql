@@ -35,7 +35,7 @@ BEGIN
 
     -- Hostile sessions (docs/security.md): refused under a moved clock
     -- (SET timestamp) or a weakening switch, before anything is read.
-    CALL sp_refuse_unsafe_session('sp_assign_ticket', NULL, 0, 0, TRUE);
+    CALL sp_refuse_unsafe_session('sp_assign_ticket');
 
     IF in_agent_id IS NULL THEN
         SET v_message = CONCAT(

@@ -33,7 +33,7 @@ BEGIN
 
     -- Hostile sessions (docs/security.md): refused under a moved clock
     -- (SET timestamp) or a weakening switch, before anything is read.
-    CALL sp_refuse_unsafe_session('sp_claim_conversation', NULL, 0, 0, TRUE);
+    CALL sp_refuse_unsafe_session('sp_claim_conversation');
 
     SELECT is_active INTO v_active FROM agents
     WHERE agent_id = in_agent_id;

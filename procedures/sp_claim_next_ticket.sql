@@ -41,7 +41,7 @@ BEGIN
 
     -- Hostile sessions (docs/security.md): refused under a moved clock
     -- (SET timestamp) or a weakening switch, before anything is read.
-    CALL sp_refuse_unsafe_session('sp_claim_next_ticket', NULL, 0, 0, TRUE);
+    CALL sp_refuse_unsafe_session('sp_claim_next_ticket');
 
     SET out_ticket_id = NULL;
     SELECT is_active INTO v_active FROM agents

@@ -58,7 +58,7 @@ BEGIN
 
     -- Hostile sessions (docs/security.md): refused under a moved clock
     -- (SET timestamp) or a weakening switch, before anything is read.
-    CALL sp_refuse_unsafe_session('sp_escalate_priorities', NULL, 0, 0, TRUE);
+    CALL sp_refuse_unsafe_session('sp_escalate_priorities');
 
     DROP TEMPORARY TABLE IF EXISTS tmp_ticketdb_escalation;
     CREATE TEMPORARY TABLE tmp_ticketdb_escalation (

@@ -37,7 +37,7 @@ BEGIN
 
     -- Hostile sessions (docs/security.md): refused under a moved clock
     -- (SET timestamp) or a weakening switch, before anything is read.
-    CALL sp_refuse_unsafe_session('sp_generate_alerts', NULL, 0, 0, TRUE);
+    CALL sp_refuse_unsafe_session('sp_generate_alerts');
 
     IF in_due_soon_minutes IS NULL OR in_due_soon_minutes < 0 THEN
         SIGNAL SQLSTATE '45000'

@@ -30,7 +30,7 @@ BEGIN
 
     -- Hostile sessions (docs/security.md): refused under a moved clock
     -- (SET timestamp) or a weakening switch, before anything is read.
-    CALL sp_refuse_unsafe_session('sp_mark_conversation_read', NULL, 0, 0, TRUE);
+    CALL sp_refuse_unsafe_session('sp_mark_conversation_read');
 
     IF in_reader_type IS NULL OR in_reader_type NOT IN ('agent', 'customer') THEN
         SET v_message = CONCAT(

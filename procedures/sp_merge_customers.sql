@@ -43,7 +43,7 @@ BEGIN
 
     -- Hostile sessions (docs/security.md): refused under a moved clock
     -- (SET timestamp) or a weakening switch, before anything is read.
-    CALL sp_refuse_unsafe_session('sp_merge_customers', NULL, 0, 0, TRUE);
+    CALL sp_refuse_unsafe_session('sp_merge_customers');
 
     IF in_keep IS NULL OR in_drop IS NULL OR in_keep = in_drop THEN
         SET v_message = CONCAT(

@@ -27,7 +27,7 @@ BEGIN
 
     -- Hostile sessions (docs/security.md): refused under a moved clock
     -- (SET timestamp) or a weakening switch, before anything is read.
-    CALL sp_refuse_unsafe_session('sp_overdue_report', NULL, 0, 0, TRUE);
+    CALL sp_refuse_unsafe_session('sp_overdue_report');
 
     IF in_within_minutes IS NULL THEN
         SIGNAL SQLSTATE '45000'

@@ -35,7 +35,7 @@ BEGIN
 
     -- Hostile sessions (docs/security.md): refused under a moved clock
     -- (SET timestamp) or a weakening switch, before anything is read.
-    CALL sp_refuse_unsafe_session('sp_snapshot_urgent_tickets', NULL, 0, 0, TRUE);
+    CALL sp_refuse_unsafe_session('sp_snapshot_urgent_tickets');
 
     IF in_date IS NULL THEN
         SIGNAL SQLSTATE '45000'

@@ -32,7 +32,7 @@ BEGIN
 
     -- Hostile sessions (docs/security.md): refused under a moved clock
     -- (SET timestamp) or a weakening switch, before anything is read.
-    CALL sp_refuse_unsafe_session('sp_ticket_trace', NULL, 0, 0, TRUE);
+    CALL sp_refuse_unsafe_session('sp_ticket_trace');
 
     IF NOT EXISTS (
         SELECT 1 FROM service_tickets

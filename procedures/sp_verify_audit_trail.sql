@@ -36,7 +36,7 @@ BEGIN
 
     -- Hostile sessions (docs/security.md): refused under a moved clock
     -- (SET timestamp) or a weakening switch, before anything is read.
-    CALL sp_refuse_unsafe_session('sp_verify_audit_trail', NULL, 0, 0, TRUE);
+    CALL sp_refuse_unsafe_session('sp_verify_audit_trail');
 
     IF in_ticket IS NOT NULL THEN
         IF NOT EXISTS (

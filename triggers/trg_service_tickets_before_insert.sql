@@ -11,18 +11,38 @@ CREATE TRIGGER trg_service_tickets_before_insert
 BEFORE INSERT ON service_tickets
 FOR EACH ROW
 BEGIN
+    DECLARE v_session_error VARCHAR(128) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
     -- Hostile sessions (docs/security.md): a chosen or changed ticket_id, warnings
     -- before the rules ran (weak sql_mode, IGNORE) or a weakening switch is
-    -- refused by sp_refuse_unsafe_session, which names it.
+    -- refused, naming it (inline: see trg_ticket_logs_before_insert).
     IF
         NEW.ticket_id <> 0 OR @@warning_count > 0 OR @@session.max_error_count = 0
         OR @@session.foreign_key_checks = 0 OR @@session.unique_checks = 0
         /*M!100200 OR @@session.check_constraint_checks = 0 */
     THEN
-        CALL sp_refuse_unsafe_session(
-            'service_tickets', 'ticket_id', NEW.ticket_id,
-            @@warning_count, FALSE
-        );
+        SET v_session_error = LEFT(CONCAT(
+            'ticketdb: ', 'service_tickets', ': ',
+            CASE
+                WHEN NEW.ticket_id <> 0
+                    THEN
+                        CONCAT(
+                            'ticket_id is chosen by the server, not the client (got ',
+                            NEW.ticket_id, ')'
+                        )
+                WHEN @@warning_count > 0
+                    THEN
+                        CONCAT(
+                            'refused: the statement raised ', @@warning_count,
+                            ' warning(s) before the rules ran (sql_mode not strict, or IGNORE)'
+                        )
+                WHEN @@session.max_error_count = 0 THEN 'refused under max_error_count = 0'
+                WHEN @@session.foreign_key_checks = 0
+                    THEN 'refused under foreign_key_checks = 0'
+                WHEN @@session.unique_checks = 0 THEN 'refused under unique_checks = 0'
+                ELSE 'refused under check_constraint_checks = 0'
+            END
+        ), 128);
+        SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = v_session_error;
     END IF;
     -- A defaulted created_at is the session's UTC_TIMESTAMP(), which SET timestamp
     -- moves: it becomes the real time (SYSDATE() in UTC).
