@@ -33,7 +33,6 @@ CREATE TRIGGER trg_ticket_logs_before_insert
 BEFORE INSERT ON ticket_logs
 FOR EACH ROW
 BEGIN
-    DECLARE v_session_error VARCHAR(128) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
     DECLARE v_status VARCHAR(20) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
     DECLARE v_priority VARCHAR(10) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
     DECLARE v_agent INT UNSIGNED;
@@ -59,7 +58,7 @@ BEGIN
         OR @@session.foreign_key_checks = 0 OR @@session.unique_checks = 0
         /*M!100200 OR @@session.check_constraint_checks = 0 */
     THEN
-        SET v_session_error = LEFT(CONCAT(
+        SET v_message = LEFT(CONCAT(
             'ticketdb: ', CONCAT('ticket ', NEW.ticket_id), ': ',
             CASE
                 WHEN NEW.log_id <> 0
@@ -81,7 +80,7 @@ BEGIN
                 ELSE 'refused under check_constraint_checks = 0'
             END
         ), 128);
-        SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = v_session_error;
+        SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = v_message;
     END IF;
     -- "Now" is SYSDATE() in UTC: SET timestamp moves NOW(), UTC_TIMESTAMP()
     -- and the column default, not SYSDATE(). NOW() cannot be compared with

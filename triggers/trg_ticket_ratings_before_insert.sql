@@ -14,7 +14,6 @@ CREATE TRIGGER trg_ticket_ratings_before_insert
 BEFORE INSERT ON ticket_ratings
 FOR EACH ROW
 BEGIN
-    DECLARE v_session_error VARCHAR(128) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
     DECLARE v_ticket_id BIGINT UNSIGNED;
     DECLARE v_status VARCHAR(20) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
     DECLARE v_resolved_at DATETIME;
@@ -32,7 +31,7 @@ BEGIN
         OR @@session.foreign_key_checks = 0 OR @@session.unique_checks = 0
         /*M!100200 OR @@session.check_constraint_checks = 0 */
     THEN
-        SET v_session_error = LEFT(CONCAT(
+        SET v_message = LEFT(CONCAT(
             'ticketdb: ', 'ticket_ratings', ': ',
             CASE
                 WHEN NEW.rating_id <> 0
@@ -54,7 +53,7 @@ BEGIN
                 ELSE 'refused under check_constraint_checks = 0'
             END
         ), 128);
-        SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = v_session_error;
+        SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = v_message;
     END IF;
     -- A defaulted rated_at is the session's UTC_TIMESTAMP(), which SET timestamp
     -- moves: it becomes the real time (SYSDATE() in UTC).
