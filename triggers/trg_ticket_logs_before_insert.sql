@@ -100,8 +100,14 @@ BEGIN
         created_at,
         waiting_since,
         last_action_at,
-        log_head
-    INTO v_status, v_priority, v_agent, v_created, v_waiting_since, v_last_action, v_head
+        log_head,
+        -- The row's agent, read here rather than in a statement of its own
+        -- (each costs the trigger): NULL when there is no such agent.
+        (
+            SELECT a.is_active FROM agents AS a
+            WHERE a.agent_id = NEW.agent_id -- noqa: RF01
+        ) AS agent_active
+    INTO v_status, v_priority, v_agent, v_created, v_waiting_since, v_last_action, v_head, v_active
     FROM service_tickets
     WHERE ticket_id = NEW.ticket_id -- noqa: RF01
     FOR UPDATE;
@@ -148,8 +154,6 @@ BEGIN
     END IF;
 
     IF v_error IS NULL AND NEW.action_type IN ('assign', 'transfer') THEN
-        SELECT is_active INTO v_active FROM agents
-        WHERE agent_id = NEW.agent_id; -- noqa: RF01
         IF v_active IS NULL THEN
             SET v_error = CONCAT('no such agent ', NEW.agent_id);
         ELSEIF v_active = 0 THEN
@@ -158,23 +162,20 @@ BEGIN
             SET v_error = CONCAT('already assigned to agent ', NEW.agent_id);
         END IF;
     ELSEIF v_error IS NULL AND (
-        (NEW.agent_id IS NOT NULL AND NOT EXISTS (
-            SELECT 1 FROM agents
-            WHERE agent_id = NEW.agent_id -- noqa: RF01
-        ))
-        OR (NEW.actor_agent_id IS NOT NULL AND NOT EXISTS (
-            SELECT 1 FROM agents
-            WHERE agent_id = NEW.actor_agent_id -- noqa: RF01
-        ))
+        (NEW.agent_id IS NOT NULL AND v_active IS NULL)
+        OR (
+            NEW.actor_agent_id IS NOT NULL AND NOT (NEW.actor_agent_id <=> NEW.agent_id)
+            AND NOT EXISTS (
+                SELECT 1 FROM agents
+                WHERE agent_id = NEW.actor_agent_id -- noqa: RF01
+            )
+        )
     ) THEN
         -- Checked here, not left to the foreign keys: under INSERT IGNORE a
         -- failing key skips the row but keeps this trigger's ticket UPDATE.
         SET v_error = CONCAT(
             'no such agent ',
-            IF(NEW.agent_id IS NULL OR EXISTS (
-                SELECT 1 FROM agents
-                WHERE agent_id = NEW.agent_id -- noqa: RF01
-            ), NEW.actor_agent_id, NEW.agent_id)
+            IF(NEW.agent_id IS NOT NULL AND v_active IS NULL, NEW.agent_id, NEW.actor_agent_id)
         );
     ELSEIF v_error IS NULL AND NEW.action_type = 'reopen' AND v_agent IS NOT NULL THEN
         -- A reopened ticket never goes back to an agent who has left.
