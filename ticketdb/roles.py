@@ -20,6 +20,11 @@
 No role has any write privilege on ticket_logs_YYYYMM or ticket_log_archives:
 the archive procedure writes them as its definer.
 
+No role names a surrogate key (docs/security.md): INSERT, and a supervisor's
+UPDATE of agents and escalation_rules, are column grants of every column but
+the AUTO_INCREMENT key, read from the live schema. Every role may EXECUTE
+sp_refuse_unsafe_session, the session guard each procedure calls first.
+
 Each run grants what a role should have, then revokes only what it has
 beyond that (a grant removed here, or added by hand, is removed from the
 server too); a role never goes without a privilege it keeps. The syntax is the same on MySQL and
