@@ -28,6 +28,10 @@ Example
 CALL sp_agent_efficiency(''2026-11-01'', ''2026-12-01'');
 '
 BEGIN
+    -- Hostile sessions (docs/security.md): refused under a moved clock
+    -- (SET timestamp) or a weakening switch, before anything is read.
+    CALL sp_refuse_unsafe_session('sp_agent_efficiency');
+
     IF in_from IS NULL OR in_to IS NULL OR in_from >= in_to THEN
         SIGNAL SQLSTATE '45000'
             SET MESSAGE_TEXT

@@ -34,6 +34,10 @@ BEGIN
     DECLARE v_snapshots INT DEFAULT 0;
     DECLARE v_outer BOOLEAN DEFAULT FALSE;
 
+    -- Hostile sessions (docs/security.md): refused under a moved clock
+    -- (SET timestamp) or a weakening switch, before anything is read.
+    CALL sp_refuse_unsafe_session('sp_apply_retention');
+
     SELECT setting_value INTO v_alert_days
     FROM ticketdb_settings
     WHERE setting_name = 'alert_retention_days';

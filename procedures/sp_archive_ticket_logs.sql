@@ -49,7 +49,6 @@ BEGIN
     DECLARE v_lease INT DEFAULT 0;
     DECLARE v_renewed INT DEFAULT 0;
     DECLARE v_renew_at DATETIME(6);
-    DECLARE v_outer BOOLEAN DEFAULT FALSE;
 
     CALL sp_caller_transaction_open(v_outer);
     IF v_outer THEN
@@ -57,6 +56,10 @@ BEGIN
             SET MESSAGE_TEXT
             = 'ticketdb: sp_archive_ticket_logs commits: call it outside a transaction';
     END IF;
+
+    -- Hostile sessions (docs/security.md): refused under a moved clock
+    -- (SET timestamp) or a weakening switch, before anything is read.
+    CALL sp_refuse_unsafe_session('sp_archive_ticket_logs');
 
     IF in_before IS NULL THEN
         SIGNAL SQLSTATE '45000'

@@ -45,6 +45,10 @@ BEGIN  -- noqa: LT02
     DECLARE v_retry BOOLEAN DEFAULT FALSE;
     DECLARE v_locked INT UNSIGNED;
 
+    -- Hostile sessions (docs/security.md): refused under a moved clock
+    -- (SET timestamp) or a weakening switch, before anything is read.
+    CALL sp_refuse_unsafe_session('sp_assign_ticket');
+
     IF in_agent_id IS NULL THEN
         SET v_message = CONCAT(
             'ticketdb: ticket ', COALESCE(in_ticket_id, 'NULL'), ': assign needs an agent'

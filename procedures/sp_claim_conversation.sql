@@ -34,6 +34,10 @@ BEGIN
     DECLARE v_claimed INT DEFAULT 0;
     DECLARE v_message VARCHAR(128) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
 
+    -- Hostile sessions (docs/security.md): refused under a moved clock
+    -- (SET timestamp) or a weakening switch, before anything is read.
+    CALL sp_refuse_unsafe_session('sp_claim_conversation');
+
     SELECT is_active INTO v_active FROM agents
     WHERE agent_id = in_agent_id;
     IF v_active IS NULL OR v_active = 0 THEN

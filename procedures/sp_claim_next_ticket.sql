@@ -44,6 +44,10 @@ BEGIN  -- noqa: LT02
     DECLARE v_outer BOOLEAN DEFAULT FALSE;
     DECLARE v_message VARCHAR(128) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
 
+    -- Hostile sessions (docs/security.md): refused under a moved clock
+    -- (SET timestamp) or a weakening switch, before anything is read.
+    CALL sp_refuse_unsafe_session('sp_claim_next_ticket');
+
     SET out_ticket_id = NULL;
     SELECT is_active INTO v_active FROM agents
     WHERE agent_id = in_agent_id;

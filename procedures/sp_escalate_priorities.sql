@@ -65,6 +65,9 @@ BEGIN
             SET MESSAGE_TEXT
             = 'ticketdb: sp_escalate_priorities commits: call it outside a transaction';
     END IF;
+    -- Hostile sessions (docs/security.md): refused under a moved clock
+    -- (SET timestamp) or a weakening switch, before anything is read.
+    CALL sp_refuse_unsafe_session('sp_escalate_priorities');
 
     DROP TEMPORARY TABLE IF EXISTS tmp_ticketdb_escalation;
     CREATE TEMPORARY TABLE tmp_ticketdb_escalation (

@@ -24,6 +24,10 @@ Example
 CALL sp_find_duplicate_customers();
 '
 BEGIN
+    -- Hostile sessions (docs/security.md): refused under a moved clock
+    -- (SET timestamp) or a weakening switch, before anything is read.
+    CALL sp_refuse_unsafe_session('sp_find_duplicate_customers');
+
     SELECT
         p.customer_id,
         p.duplicate_id,

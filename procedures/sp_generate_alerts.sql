@@ -36,6 +36,10 @@ BEGIN
     DECLARE v_count INT DEFAULT 0;
     DECLARE v_outer BOOLEAN DEFAULT FALSE;
 
+    -- Hostile sessions (docs/security.md): refused under a moved clock
+    -- (SET timestamp) or a weakening switch, before anything is read.
+    CALL sp_refuse_unsafe_session('sp_generate_alerts');
+
     IF in_due_soon_minutes IS NULL OR in_due_soon_minutes < 0 THEN
         SIGNAL SQLSTATE '45000'
             SET MESSAGE_TEXT

@@ -30,6 +30,10 @@ BEGIN
     DECLARE v_marked INT DEFAULT 0;
     DECLARE v_message VARCHAR(128) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
 
+    -- Hostile sessions (docs/security.md): refused under a moved clock
+    -- (SET timestamp) or a weakening switch, before anything is read.
+    CALL sp_refuse_unsafe_session('sp_mark_conversation_read');
+
     IF in_reader_type IS NULL OR in_reader_type NOT IN ('agent', 'customer') THEN
         SET v_message = CONCAT(
             'ticketdb: conversation ', COALESCE(in_conversation_id, 'NULL'),

@@ -54,6 +54,10 @@ BEGIN  -- noqa: LT02
     DECLARE v_attempt INT DEFAULT 0;
     DECLARE v_retry BOOLEAN DEFAULT FALSE;
 
+    -- Hostile sessions (docs/security.md): refused under a moved clock
+    -- (SET timestamp) or a weakening switch, before anything is read.
+    CALL sp_refuse_unsafe_session('sp_merge_customers');
+
     IF in_keep IS NULL OR in_drop IS NULL OR in_keep = in_drop THEN
         SET v_message = CONCAT(
             'ticketdb: merge needs two different customers (keep ',

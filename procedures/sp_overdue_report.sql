@@ -28,6 +28,10 @@ BEGIN
 
     DECLARE v_message VARCHAR(128) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
 
+    -- Hostile sessions (docs/security.md): refused under a moved clock
+    -- (SET timestamp) or a weakening switch, before anything is read.
+    CALL sp_refuse_unsafe_session('sp_overdue_report');
+
     IF in_within_minutes IS NULL THEN
         SIGNAL SQLSTATE '45000'
             SET MESSAGE_TEXT

@@ -37,6 +37,10 @@ BEGIN
     DECLARE v_outer BOOLEAN DEFAULT FALSE;
     DECLARE v_message VARCHAR(128) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
 
+    -- Hostile sessions (docs/security.md): refused under a moved clock
+    -- (SET timestamp) or a weakening switch, before anything is read.
+    CALL sp_refuse_unsafe_session('sp_snapshot_urgent_tickets');
+
     IF in_date IS NULL THEN
         SIGNAL SQLSTATE '45000'
             SET MESSAGE_TEXT

@@ -31,6 +31,10 @@ CALL sp_ticket_trace(42);
 BEGIN
     DECLARE v_message VARCHAR(128) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
 
+    -- Hostile sessions (docs/security.md): refused under a moved clock
+    -- (SET timestamp) or a weakening switch, before anything is read.
+    CALL sp_refuse_unsafe_session('sp_ticket_trace');
+
     IF NOT EXISTS (
         SELECT 1 FROM service_tickets
         WHERE ticket_id = in_ticket_id

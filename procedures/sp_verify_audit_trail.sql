@@ -51,6 +51,10 @@ BEGIN
     DECLARE v_rows BIGINT UNSIGNED;
     DECLARE v_archives INT UNSIGNED;
 
+    -- Hostile sessions (docs/security.md): refused under a moved clock
+    -- (SET timestamp) or a weakening switch, before anything is read.
+    CALL sp_refuse_unsafe_session('sp_verify_audit_trail');
+
     IF in_ticket IS NOT NULL THEN
         IF NOT EXISTS (
             SELECT 1 FROM service_tickets

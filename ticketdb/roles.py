@@ -34,6 +34,11 @@ the import staging, the settings, the archive catalogue, the job leases and
 runs, the deploy history and the deploy lock). What a role can still lock, and for how long
 others then wait, is in docs/operations.md.
 
+No role names a surrogate key (docs/security.md): INSERT, and a supervisor's
+UPDATE of agents and escalation_rules, are column grants of every column but
+the AUTO_INCREMENT key, read from the live schema. Every role may EXECUTE
+sp_refuse_unsafe_session, the session guard each procedure calls first.
+
 Each run grants what a role should have, then revokes only what it has
 beyond that (a grant removed here, or added by hand, is removed from the
 server too); a role never goes without a privilege it keeps. The syntax is the same on MySQL and
@@ -51,7 +56,10 @@ from ticketdb import app_role
 REPORTS = ("sp_overdue_report", "sp_agent_efficiency", "sp_ticket_trace",
            "sp_satisfaction_report")
 AUDIT = ("sp_verify_audit_trail", "sp_audit_seal_digest")
-AGENT_PROCEDURES = (*REPORTS, "sp_assign_ticket", "sp_claim_next_ticket",
+# Called first by every procedure; the SQL SECURITY INVOKER reports need the
+# caller to hold EXECUTE on it. It only reads the session and refuses.
+GUARD = ("sp_refuse_unsafe_session",)
+AGENT_PROCEDURES = (*REPORTS, *GUARD, "sp_assign_ticket", "sp_claim_next_ticket",
                     "sp_claim_conversation", "sp_mark_conversation_read")
 SUPERVISOR_PROCEDURES = (*AGENT_PROCEDURES, *AUDIT, "sp_escalate_priorities", "sp_generate_alerts",
                          "sp_snapshot_urgent_tickets", "sp_apply_retention",
@@ -69,6 +77,12 @@ REPORTING_READS = (*AGENT_READS, "customer_merges", "customer_data_issues",
 INTERNAL_TABLES = ("ticketdb_flow_marks", "ticket_log_imports", "ticketdb_settings",
                    "ticket_log_archives", "ticketdb_job_leases", "ticketdb_job_runs",
                    "ticketdb_schema_history", "ticketdb_deploy_lock")
+SUPERVISOR_INSERTS = ("agents", "escalation_rules")
+# No role chooses a surrogate key (issue 20, docs/security.md): an explicit
+# 18446744073709551615 would stop every later insert (1467). INSERT (and a
+# supervisor's UPDATE) is granted column by column, every column but the
+# AUTO_INCREMENT key and generated columns, read from the live schema; the
+# triggers refuse a named key as well, for accounts with table grants.
 
 
 def role_names(database: str) -> dict[str, str]:
@@ -80,14 +94,46 @@ def role_names(database: str) -> dict[str, str]:
     return names
 
 
-def grants(database: str, archives: tuple[str, ...] = ()) -> dict[str, list[str]]:
-    """The GRANT statements of each role (without the role's name); archives
-    are the ticket_logs_YYYYMM tables the reporting role reads."""
+def writable_columns(conn: Connection, database: str,
+                     tables: tuple[str, ...] = (*AGENT_INSERTS, *SUPERVISOR_INSERTS),
+                     ) -> dict[str, list[str]]:
+    """Each table's columns a role may name: all but the AUTO_INCREMENT key
+    and generated columns."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT table_name, column_name FROM information_schema.columns "
+                    "WHERE table_schema = %s AND extra NOT LIKE %s "
+                    "AND COALESCE(generation_expression, '') = '' "
+                    "ORDER BY table_name, ordinal_position",
+                    (database, "%auto_increment%"))
+        rows = cur.fetchall()
+    found: dict[str, list[str]] = {t: [] for t in tables}
+    for table, column in rows:
+        if table in found:
+            found[table].append(column)
+    return found
+
+
+def _columns(columns: list[str]) -> str:
+    return ", ".join(f"`{c}`" for c in columns)
+
+
+# The statements' shape without a server (grammar checks): a few real columns.
+_SHAPE = {t: ["customer_id"] for t in AGENT_INSERTS} | {
+    "ticket_logs": ["ticket_id", "action_type"], "messages": ["conversation_id", "content"],
+    "agents": ["name", "email"], "escalation_rules": ["from_priority", "to_priority"]}
+
+
+def grants(database: str, columns: dict[str, list[str]] | None = None,
+           archives: tuple[str, ...] = ()) -> dict[str, list[str]]:
+    """The GRANT statements of each role (without the role's name); columns
+    is writable_columns() (None: a stand-in with the statements' shape),
+    archives the ticket_logs_YYYYMM tables the reporting role reads."""
+    columns = columns or _SHAPE
     db = f"`{database}`"
     reporting = [f"SELECT ON {db}.`{t}`" for t in (*REPORTING_READS, *archives)]
-    reporting += [f"EXECUTE ON PROCEDURE {db}.`{p}`" for p in (*REPORTS, *AUDIT)]
+    reporting += [f"EXECUTE ON PROCEDURE {db}.`{p}`" for p in (*REPORTS, *AUDIT, *GUARD)]
     agent = [f"SELECT ON {db}.`{t}`" for t in AGENT_READS]
-    agent += [f"INSERT ON {db}.`{t}`" for t in AGENT_INSERTS]
+    agent += [f"INSERT ({_columns(columns[t])}) ON {db}.`{t}`" for t in AGENT_INSERTS]
     agent += [
         f"UPDATE (subject, description, category_id) ON {db}.`service_tickets`",
         f"UPDATE (status, last_seen) ON {db}.`agent_status`",
@@ -97,8 +143,10 @@ def grants(database: str, archives: tuple[str, ...] = ()) -> dict[str, list[str]
     agent += [f"EXECUTE ON PROCEDURE {db}.`{p}`" for p in AGENT_PROCEDURES]
     supervisor = [g for g in agent if not g.startswith("EXECUTE")]
     supervisor += [
-        f"INSERT, UPDATE, DELETE ON {db}.`escalation_rules`",
-        f"INSERT, UPDATE ON {db}.`agents`",
+        f"INSERT ({_columns(columns['escalation_rules'])}), "
+        f"UPDATE ({_columns(columns['escalation_rules'])}), DELETE ON {db}.`escalation_rules`",
+        f"INSERT ({_columns(columns['agents'])}), UPDATE ({_columns(columns['agents'])}) "
+        f"ON {db}.`agents`",
         f"DELETE ON {db}.`agent_status`",
         f"UPDATE (sent_at) ON {db}.`ticket_alerts`",
         f"SELECT ON {db}.`customer_orders`",
@@ -117,7 +165,8 @@ def apply(conn: Connection, database: str) -> list[str]:
     names = role_names(database)
     lines = []
     with conn.cursor() as cur:
-        for kind, statements in grants(database, archives(conn)).items():
+        for kind, statements in grants(database, writable_columns(conn, database),
+                                       archives(conn)).items():
             role = f"`{names[kind]}`"
             cur.execute(f"CREATE ROLE IF NOT EXISTS {role}")
             had = held(conn, role)

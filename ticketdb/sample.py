@@ -55,6 +55,20 @@ def _insert(conn: Connection, sql: str, rows: Sequence[Row]) -> None:
             cur.executemany(sql, rows)
 
 
+def _insert_ids(conn: Connection, sql: str, rows: Sequence[Row]) -> list[int]:
+    """One multi-row INSERT (a "simple insert": InnoDB reserves its ids at
+    once, consecutive, in every innodb_autoinc_lock_mode) whose key the
+    server chooses, as it must (docs/security.md); returns the rows' ids."""
+    with conn.cursor() as cur:
+        cur.max_stmt_length = 1 << 30  # never split: the ids must be one block
+        cur.executemany(sql, rows)
+        assert cur.rowcount == len(rows), (cur.rowcount, len(rows))
+        # consecutive by the increment: Galera steps AUTO_INCREMENT by the cluster size
+        cur.execute("SELECT LAST_INSERT_ID(), @@session.auto_increment_increment")
+        first, step = (int(v) for v in cur.fetchone())
+    return list(range(first, first + step * len(rows), step))
+
+
 def _next_id(conn: Connection, table: str, column: str) -> int:
     with conn.cursor() as cur:
         cur.execute(f"SELECT COALESCE(MAX({column}), 0) + 1 FROM {table}")
@@ -291,7 +305,6 @@ def _tickets(conn: Connection, target: Target, seed: int, tickets: int, now: dat
         customer_ids = [r[0] for r in cur.fetchall()]
         cur.execute("SELECT category_id FROM categories")
         categories = [r[0] for r in cur.fetchall()]
-    first_id = _next_id(conn, "service_tickets", "ticket_id")
     task = progress.add_task("tickets", total=tickets)
     starts = iter(range(0, tickets, BATCH))
     lock = threading.Lock()
@@ -311,9 +324,8 @@ def _tickets(conn: Connection, target: Target, seed: int, tickets: int, now: dat
                 for attempt in range(1, 11):
                     rng = random.Random(f"{seed}:{start}")
                     try:
-                        n_logs = _ticket_batch(wconn, rng, first_id + start,
-                                               min(BATCH, tickets - start), now, days, agents,
-                                               customer_ids, categories)
+                        n_logs = _ticket_batch(wconn, rng, min(BATCH, tickets - start),
+                                               now, days, agents, customer_ids, categories)
                         break
                     except pymysql.err.OperationalError as exc:
                         wconn.rollback()
@@ -332,25 +344,28 @@ def _tickets(conn: Connection, target: Target, seed: int, tickets: int, now: dat
     return {"service_tickets": tickets, "ticket_logs": written[0], "interactions": tickets}
 
 
-def _ticket_batch(conn: Connection, rng: random.Random, first_id: int, count: int,
+def _ticket_batch(conn: Connection, rng: random.Random, count: int,
                   now: datetime, days: int, agents: list[int], customers: list[int],
                   categories: list[int]) -> int:
     span = days * 86400
-    ticket_rows, log_rows, contacts = [], [], []
-    for i in range(count):
-        tid = first_id + i
+    ticket_rows, lives = [], []
+    for _ in range(count):
         created = now - timedelta(seconds=int(span * rng.random() ** 1.3) + 120)
         customer = rng.choice(customers)
-        ticket_rows.append((tid, customer, rng.choice(categories), rng.choice(SUBJECTS),
+        ticket_rows.append((customer, rng.choice(categories), rng.choice(SUBJECTS),
                             "Reported through the help centre.", rng.choice(PRIORITIES),
                             created))
-        contacts.append((customer, tid, rng.choice(["email", "phone", "chat", "web"]),
-                         created))
-        for action, agent, at in history(rng, created, now, agents):
-            log_rows.append((tid, action, agent, at))
-    _insert(conn, "INSERT INTO service_tickets (ticket_id, customer_id, category_id, "
-                  "subject, description, priority, created_at) "
-                  "VALUES (%s, %s, %s, %s, %s, %s, %s)", ticket_rows)
+        lives.append((customer, created, rng.choice(["email", "phone", "chat", "web"]),
+                      list(history(rng, created, now, agents))))
+    ids = _insert_ids(conn, "INSERT INTO service_tickets (customer_id, category_id, "
+                            "subject, description, priority, created_at) "
+                            "VALUES (%s, %s, %s, %s, %s, %s)", ticket_rows)
+    first_id = ids[0]
+    contacts = [(customer, tid, channel, created)
+                for tid, (customer, created, channel, _life) in zip(ids, lives, strict=True)]
+    log_rows = [(tid, action, agent, at)
+                for tid, (_c, _created, _channel, life) in zip(ids, lives, strict=True)
+                for action, agent, at in life]
     _insert(conn, "INSERT INTO interactions (customer_id, ticket_id, channel, occurred_at) "
                   "VALUES (%s, %s, %s, %s)", contacts)
     # History in the past goes through the import path: staged, then logged.
@@ -403,30 +418,30 @@ def _conversations(conn: Connection, rng: random.Random, tickets: int, now: date
     with conn.cursor() as cur:
         cur.execute("SELECT agent_id FROM agents WHERE is_active")
         agents = [r[0] for r in cur.fetchall()]
-        cur.execute("SELECT customer_id FROM customers ORDER BY customer_id")
-        customer_ids = [r[0] for r in cur.fetchall()]
-    first = _next_id(conn, "conversations", "conversation_id")
+        cur.execute("SELECT customer_id FROM customers")
+        customers = [r[0] for r in cur.fetchall()]
     task = progress.add_task("conversations", total=n)
     messages = 0
     for start in range(0, n, BATCH):
-        convs, msgs = [], []
-        for i in range(start, min(start + BATCH, n)):
-            cid = first + i
+        convs, talks = [], []
+        for _ in range(start, min(start + BATCH, n)):
             created = now - timedelta(minutes=rng.randint(5, 60 * 24 * 30))
             status = rng.choice(["open", "open", "pending", "closed", "closed", "closed"])
             agent = None if status == "open" and rng.random() < 0.6 else rng.choice(agents)
-            customer = rng.choice(customer_ids)
-            convs.append((cid, customer, agent, status, created, created))
-            t = created
+            customer = rng.choice(customers)
+            convs.append((customer, agent, status, created, created))
+            t, talk = created, []
             for k in range(rng.randint(1, 6)):
                 side = "customer" if k % 2 == 0 or agent is None else "agent"
                 t += timedelta(seconds=rng.randint(20, 600))
-                msgs.append((cid, side, customer if side == "customer" else agent,
+                talk.append((side, customer if side == "customer" else agent,
                              rng.choice(["Hi, I need help.", "Thanks!", "Could you check?",
                                          "Done, please try again.", "It works now."]),
                              status == "closed" or rng.random() < 0.5, min(t, now)))
-        _insert(conn, "INSERT INTO conversations (conversation_id, customer_id, agent_id, status, "
-                      "created_at, updated_at) VALUES (%s, %s, %s, %s, %s, %s)", convs)
+            talks.append(talk)
+        ids = _insert_ids(conn, "INSERT INTO conversations (customer_id, agent_id, status, "
+                                "created_at, updated_at) VALUES (%s, %s, %s, %s, %s)", convs)
+        msgs = [(cid, *m) for cid, talk in zip(ids, talks, strict=True) for m in talk]
         _insert(conn, "INSERT INTO messages (conversation_id, sender_type, sender_id, content, "
                       "is_read, created_at) VALUES (%s, %s, %s, %s, %s, %s)", msgs)
         conn.commit()

@@ -74,6 +74,33 @@ BEGIN
             );
             SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = v_message;
         END IF;
+    ELSEIF
+        -- Hostile sessions (docs/security.md): an edit (subject, description,
+        -- category, alert_stage) under warnings (weak sql_mode, IGNORE) or a
+        -- weakening switch is refused, naming it. Only here, not on the flow's
+        -- own UPDATE: the flow trigger checked that session already, and this
+        -- trigger runs in the flow's hot path (the check there cost ~30%).
+        @@warning_count > 0 OR @@session.max_error_count = 0
+        OR @@session.foreign_key_checks = 0 OR @@session.unique_checks = 0
+        /*M!100200 OR @@session.check_constraint_checks = 0 */
+    THEN
+        SET v_message = LEFT(CONCAT(
+            'ticketdb: ', 'service_tickets', ': ',
+            CASE
+                WHEN @@warning_count > 0
+                    THEN
+                        CONCAT(
+                            'refused: the statement raised ', @@warning_count,
+                            ' warning(s) before the rules ran (sql_mode not strict, or IGNORE)'
+                        )
+                WHEN @@session.max_error_count = 0 THEN 'refused under max_error_count = 0'
+                WHEN @@session.foreign_key_checks = 0
+                    THEN 'refused under foreign_key_checks = 0'
+                WHEN @@session.unique_checks = 0 THEN 'refused under unique_checks = 0'
+                ELSE 'refused under check_constraint_checks = 0'
+            END
+        ), 128);
+        SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = v_message;
     END IF;
 END$$
 

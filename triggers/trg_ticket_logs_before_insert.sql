@@ -51,6 +51,52 @@ BEGIN
     DECLARE v_keep_agent BOOLEAN DEFAULT TRUE;
     DECLARE v_error VARCHAR(110) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
     DECLARE v_message VARCHAR(128) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
+    DECLARE v_now DATETIME;
+
+    -- Hostile sessions (docs/security.md): a named log_id, warnings before the
+    -- rules ran (weak sql_mode, IGNORE) or a weakening switch is refused,
+    -- naming it; the hot path pays one combined test. Inline, not a CALL of
+    -- sp_refuse_unsafe_session: a routine a trigger names is prelocked (an
+    -- MDL lock) by every statement that fires it, which cost the flow ~50%.
+    IF
+        NEW.log_id <> 0 OR @@warning_count > 0 OR @@session.max_error_count = 0
+        OR @@session.foreign_key_checks = 0 OR @@session.unique_checks = 0
+        /*M!100200 OR @@session.check_constraint_checks = 0 */
+    THEN
+        SET v_message = LEFT(CONCAT(
+            'ticketdb: ', CONCAT('ticket ', NEW.ticket_id), ': ',
+            CASE
+                WHEN NEW.log_id <> 0
+                    THEN
+                        CONCAT(
+                            'log_id is chosen by the server, not the client (got ',
+                            NEW.log_id, ')'
+                        )
+                WHEN @@warning_count > 0
+                    THEN
+                        CONCAT(
+                            'refused: the statement raised ', @@warning_count,
+                            ' warning(s) before the rules ran (sql_mode not strict, or IGNORE)'
+                        )
+                WHEN @@session.max_error_count = 0 THEN 'refused under max_error_count = 0'
+                WHEN @@session.foreign_key_checks = 0
+                    THEN 'refused under foreign_key_checks = 0'
+                WHEN @@session.unique_checks = 0 THEN 'refused under unique_checks = 0'
+                ELSE 'refused under check_constraint_checks = 0'
+            END
+        ), 128);
+        SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = v_message;
+    END IF;
+    -- "Now" is SYSDATE() in UTC: SET timestamp moves NOW(), UTC_TIMESTAMP()
+    -- and the column default, not SYSDATE(). NOW() cannot be compared with
+    -- SYSDATE() here (it is the start of the triggering statement, which may
+    -- run long), so a defaulted action_time (it equals the session's
+    -- UTC_TIMESTAMP()) is replaced with the real time instead: honest rows
+    -- get the same second, a forged default gets the truth.
+    SET v_now = CONVERT_TZ(SYSDATE(), @@session.time_zone, '+00:00');
+    IF NEW.action_time = UTC_TIMESTAMP() THEN
+        SET NEW.action_time = v_now;
+    END IF;
 
     SELECT
         current_status,
@@ -60,8 +106,16 @@ BEGIN
         waiting_since,
         last_action_at,
         log_head,
-        log_seq
-    INTO v_status, v_priority, v_agent, v_created, v_waiting_since, v_last_action, v_head, v_seq
+        log_seq,
+        -- The row's agent, read here rather than in a statement of its own
+        -- (each costs the trigger): NULL when there is no such agent.
+        (
+            SELECT a.is_active FROM agents AS a
+            WHERE a.agent_id = NEW.agent_id -- noqa: RF01
+        ) AS agent_active
+    INTO
+        v_status, v_priority, v_agent, v_created, v_waiting_since, v_last_action, v_head,
+        v_seq, v_active
     FROM service_tickets
     WHERE ticket_id = NEW.ticket_id -- noqa: RF01
     FOR UPDATE;
@@ -72,8 +126,8 @@ BEGIN
         OR NEW.action_type IS NULL
         OR NEW.action_time < v_created
         OR NEW.action_time < v_last_action
-        OR NEW.action_time > UTC_TIMESTAMP() + INTERVAL 5 MINUTE
-        OR NEW.action_time < UTC_TIMESTAMP() - INTERVAL 5 MINUTE
+        OR NEW.action_time > v_now + INTERVAL 5 MINUTE
+        OR NEW.action_time < v_now - INTERVAL 5 MINUTE
         OR (NEW.new_priority IS NOT NULL AND NEW.action_type <> 'escalate')
         OR (NEW.agent_id IS NULL AND NEW.action_type IN ('assign', 'transfer', 'reply'))
     THEN
@@ -85,7 +139,7 @@ BEGIN
             SET v_error = 'action_time is before the ticket was created';
         ELSEIF NEW.action_time < v_last_action THEN
             SET v_error = 'action_time is before the ticket''s last logged action';
-        ELSEIF NEW.action_time > UTC_TIMESTAMP() + INTERVAL 5 MINUTE THEN
+        ELSEIF NEW.action_time > v_now + INTERVAL 5 MINUTE THEN
             SET v_error = 'action_time is in the future (timestamps are UTC)';
         ELSEIF NEW.new_priority IS NOT NULL AND NEW.action_type <> 'escalate' THEN
             SET v_error = 'only escalate changes the priority';
@@ -108,8 +162,6 @@ BEGIN
     END IF;
 
     IF v_error IS NULL AND NEW.action_type IN ('assign', 'transfer') THEN
-        SELECT is_active INTO v_active FROM agents
-        WHERE agent_id = NEW.agent_id; -- noqa: RF01
         IF v_active IS NULL THEN
             SET v_error = CONCAT('no such agent ', NEW.agent_id);
         ELSEIF v_active = 0 THEN
@@ -117,6 +169,22 @@ BEGIN
         ELSEIF NEW.agent_id <=> v_agent THEN
             SET v_error = CONCAT('already assigned to agent ', NEW.agent_id);
         END IF;
+    ELSEIF v_error IS NULL AND (
+        (NEW.agent_id IS NOT NULL AND v_active IS NULL)
+        OR (
+            NEW.actor_agent_id IS NOT NULL AND NOT (NEW.actor_agent_id <=> NEW.agent_id)
+            AND NOT EXISTS (
+                SELECT 1 FROM agents
+                WHERE agent_id = NEW.actor_agent_id -- noqa: RF01
+            )
+        )
+    ) THEN
+        -- Checked here, not left to the foreign keys: under INSERT IGNORE a
+        -- failing key skips the row but keeps this trigger's ticket UPDATE.
+        SET v_error = CONCAT(
+            'no such agent ',
+            IF(NEW.agent_id IS NOT NULL AND v_active IS NULL, NEW.agent_id, NEW.actor_agent_id)
+        );
     ELSEIF v_error IS NULL AND NEW.action_type = 'reopen' AND v_agent IS NOT NULL THEN
         -- A reopened ticket never goes back to an agent who has left.
         SELECT is_active INTO v_active FROM agents

@@ -23,6 +23,44 @@ BEGIN
     DECLARE v_resolution_no SMALLINT UNSIGNED;
     DECLARE v_message VARCHAR(128) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
 
+    -- Hostile sessions (docs/security.md): a chosen or changed rating_id, warnings
+    -- before the rules ran (weak sql_mode, IGNORE) or a weakening switch is
+    -- refused, naming it (inline: see trg_ticket_logs_before_insert).
+    IF
+        NEW.rating_id <> 0 OR @@warning_count > 0 OR @@session.max_error_count = 0
+        OR @@session.foreign_key_checks = 0 OR @@session.unique_checks = 0
+        /*M!100200 OR @@session.check_constraint_checks = 0 */
+    THEN
+        SET v_message = LEFT(CONCAT(
+            'ticketdb: ', 'ticket_ratings', ': ',
+            CASE
+                WHEN NEW.rating_id <> 0
+                    THEN
+                        CONCAT(
+                            'rating_id is chosen by the server, not the client (got ',
+                            NEW.rating_id, ')'
+                        )
+                WHEN @@warning_count > 0
+                    THEN
+                        CONCAT(
+                            'refused: the statement raised ', @@warning_count,
+                            ' warning(s) before the rules ran (sql_mode not strict, or IGNORE)'
+                        )
+                WHEN @@session.max_error_count = 0 THEN 'refused under max_error_count = 0'
+                WHEN @@session.foreign_key_checks = 0
+                    THEN 'refused under foreign_key_checks = 0'
+                WHEN @@session.unique_checks = 0 THEN 'refused under unique_checks = 0'
+                ELSE 'refused under check_constraint_checks = 0'
+            END
+        ), 128);
+        SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = v_message;
+    END IF;
+    -- A defaulted rated_at is the session's UTC_TIMESTAMP(), which SET timestamp
+    -- moves: it becomes the real time (SYSDATE() in UTC).
+    IF NEW.rated_at = UTC_TIMESTAMP() THEN
+        SET NEW.rated_at = CONVERT_TZ(SYSDATE(), @@session.time_zone, '+00:00');
+    END IF;
+
     SET v_ticket_id = NEW.ticket_id;
     SELECT
         t.current_status,
@@ -67,9 +105,9 @@ BEGIN
     SET NEW.customer_id = v_customer_id;
     SET NEW.agent_id = v_agent_id;
     SET NEW.category_id = v_category_id;
-    SET NEW.rated_at = COALESCE(NEW.rated_at, UTC_TIMESTAMP());
+    SET NEW.rated_at = COALESCE(NEW.rated_at, CONVERT_TZ(SYSDATE(), @@session.time_zone, '+00:00'));
     IF
-        NEW.rated_at > UTC_TIMESTAMP() + INTERVAL 5 MINUTE
+        NEW.rated_at > CONVERT_TZ(SYSDATE(), @@session.time_zone, '+00:00') + INTERVAL 5 MINUTE
         OR NEW.rated_at < v_resolved_at
     THEN
         SET v_message = CONCAT(
