@@ -51,6 +51,10 @@ BEGIN
         RESIGNAL;
     END;
 
+    -- Hostile sessions (docs/security.md): refused under a moved clock
+    -- (SET timestamp) or a weakening switch, before anything is read.
+    CALL sp_refuse_unsafe_session('sp_audit_seal_digest');
+
     SET SESSION group_concat_max_len = 67108864;
     DROP TEMPORARY TABLE IF EXISTS tmp_ticketdb_seal_chunks;
     CREATE TEMPORARY TABLE tmp_ticketdb_seal_chunks (

@@ -36,6 +36,10 @@ BEGIN
     DECLARE v_upgraded INT DEFAULT 0;
     DECLARE v_downgraded INT DEFAULT 0;
 
+    -- Hostile sessions (docs/security.md): refused under a moved clock
+    -- (SET timestamp) or a weakening switch, before anything is read.
+    CALL sp_refuse_unsafe_session('sp_refresh_customer_tiers');
+
     SET v_from = v_now - INTERVAL 12 MONTH;
 
     BEGIN

@@ -64,6 +64,10 @@ BEGIN
         RESIGNAL;
     END;
 
+    -- Hostile sessions (docs/security.md): refused under a moved clock
+    -- (SET timestamp) or a weakening switch, before anything is read.
+    CALL sp_refuse_unsafe_session('sp_seal_audit_trail');
+
     DROP TEMPORARY TABLE IF EXISTS tmp_ticketdb_seal_new;
     DROP TEMPORARY TABLE IF EXISTS tmp_ticketdb_seal_last;
     CREATE TEMPORARY TABLE tmp_ticketdb_seal_last (

@@ -34,6 +34,10 @@ CALL sp_set_customer_tier(42, ''vip'', ''key account, contract 2026-114'');
 BEGIN
     DECLARE v_message VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
 
+    -- Hostile sessions (docs/security.md): refused under a moved clock
+    -- (SET timestamp) or a weakening switch, before anything is read.
+    CALL sp_refuse_unsafe_session('sp_set_customer_tier');
+
     IF in_tier IS NOT NULL AND in_tier NOT IN ('vip', 'standard') THEN
         SIGNAL SQLSTATE '45000'
             SET MESSAGE_TEXT

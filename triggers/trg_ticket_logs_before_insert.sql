@@ -113,9 +113,8 @@ BEGIN
             SELECT a.is_active FROM agents AS a
             WHERE a.agent_id = NEW.agent_id -- noqa: RF01
         ) AS agent_active
-    INTO
-        v_status, v_priority, v_agent, v_created, v_waiting_since, v_last_action, v_head,
-        v_seq, v_active
+    INTO v_status, v_priority, v_agent, v_created, v_waiting_since, v_last_action, v_head, v_seq,
+    v_active
     FROM service_tickets
     WHERE ticket_id = NEW.ticket_id -- noqa: RF01
     FOR UPDATE;
