@@ -14,7 +14,7 @@ import pymysql
 import pytest
 from support import Background, execute, one, query, role_logins
 
-from ticketdb import deploy_lock, history, server_checks, verify
+from ticketdb import deploy_lock, history, preflight, verify
 from ticketdb.connection import Target, connect
 from ticketdb.sources import ROOT, all_files
 
@@ -74,7 +74,7 @@ def test_plan_runs_nothing(empty_db):
     assert result.returncode == 0, result.stderr
     assert "CREATE TABLE customers" in result.stdout
     conn = connect(empty_db, database=None)
-    if server_checks.server_version(conn).mariadb:  # the swap in one statement
+    if preflight.server_version(conn).mariadb:  # the swap in one statement
         assert "CREATE OR REPLACE TRIGGER trg_ticket_logs_before_insert" in result.stdout
         assert "LOCK TABLES `ticket_logs` WRITE" not in result.stdout
     else:
