@@ -27,7 +27,8 @@ DENIED = (1142, 1143, 1370)  # table, column, routine access denied
 REFUSED = 1644  # SQLSTATE 45000 from a trigger or procedure: a ticketdb: message
 WATCHED = ("service_tickets", "ticket_logs", "messages", "interactions", "conversations",
            "agents", "agent_status", "escalation_rules", "ticket_alerts",
-           "daily_urgent_tickets", "customers", "ticket_ratings", "ticket_log_imports")
+           "daily_urgent_tickets", "customers", "ticket_ratings", "ticket_log_imports",
+           "customer_orders")
 _n = itertools.count(1)
 
 
@@ -173,9 +174,28 @@ REPORTS = {
     "sp_satisfaction_report": "CALL sp_satisfaction_report('2001-01-01', '2100-01-01')",
     "sp_verify_audit_trail": "CALL sp_verify_audit_trail({open})",
 }
-WRITES = {"agent": AGENT_WRITES, "supervisor": SUPERVISOR_WRITES}
+APP_WRITES = {  # the application backend's account (ticketdb/app_role.py)
+    "customers": "INSERT INTO customers (name, email) VALUES ('App', 'app{n}.h@example.com')",
+    "customers update": "UPDATE customers SET phone = '+15550001111' "
+                        "WHERE customer_id = {customer}",
+    "service_tickets": "INSERT INTO service_tickets (customer_id, subject) "
+                       "VALUES ({customer}, 'From the app')",
+    "ticket_logs": "INSERT INTO ticket_logs (ticket_id, action_type, agent_id) "
+                   "VALUES ({open}, 'reply', {agent})",
+    "messages": "INSERT INTO messages (conversation_id, sender_type, sender_id, content) "
+                "VALUES ({conversation}, 'customer', {customer}, 'hello')",
+    "interactions": "INSERT INTO interactions (customer_id, ticket_id, channel) "
+                    "VALUES ({customer}, {open}, 'web')",
+    "conversations": "INSERT INTO conversations (customer_id) VALUES ({customer})",
+    "customer_orders": "INSERT INTO customer_orders (customer_id, amount, currency) "
+                       "VALUES ({customer}, 10, 'EUR')",
+}
+APP_CALLS = {k: AGENT_CALLS[k] for k in ("sp_assign_ticket", "sp_claim_next_ticket",
+                                         "sp_claim_conversation", "sp_mark_conversation_read")}
+WRITES = {"agent": AGENT_WRITES, "supervisor": SUPERVISOR_WRITES, "app": APP_WRITES}
 CALLS = {"agent": AGENT_CALLS, "supervisor": {**SUPERVISOR_CALLS, "sp_find_duplicate_customers":
-                                              "CALL sp_find_duplicate_customers()"}}
+                                              "CALL sp_find_duplicate_customers()"},
+         "app": APP_CALLS}
 
 
 def cases(table: dict[str, dict[str, str]]) -> list:
@@ -199,6 +219,16 @@ NAMED_KEYS = {
                          "VALUES ({key}, {customer}, 'email')", "interaction_id"),
         "conversations": ("INSERT INTO conversations (conversation_id, customer_id) "
                           "VALUES ({key}, {customer})", "conversation_id"),
+    },
+    "app": {
+        "customers": ("INSERT INTO customers (customer_id, name, email) "
+                      "VALUES ({key32}, 'Max', 'maxapp{n}.h@example.com')", "customer_id"),
+        "service_tickets": ("INSERT INTO service_tickets (ticket_id, customer_id, subject) "
+                            "VALUES ({key}, {customer}, 'Hostile')", "ticket_id"),
+        "ticket_logs": ("INSERT INTO ticket_logs (log_id, ticket_id, action_type, agent_id) "
+                        "VALUES ({key}, {open}, 'reply', {agent})", "log_id"),
+        "customer_orders": ("INSERT INTO customer_orders (order_id, customer_id, amount) "
+                            "VALUES ({key}, {customer}, 10)", "order_id"),
     },
     "supervisor": {
         "agents": ("INSERT INTO agents (agent_id, name, email) "
@@ -322,6 +352,7 @@ DEFAULTED_TIMES = {  # (role, write): the time column the default fills
     ("agent", "interactions"): ("interactions", "occurred_at", "interaction_id"),
     ("agent", "conversations"): ("conversations", "created_at", "conversation_id"),
     ("supervisor", "agents"): ("agents", "created_at", "agent_id"),
+    ("app", "customer_orders"): ("customer_orders", "ordered_at", "order_id"),
 }
 
 
