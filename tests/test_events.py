@@ -1,4 +1,4 @@
-"""The scheduled events of CONTRACT §5, run by the server's own event scheduler."""
+"""The scheduled events (docs/operations.md), run by the server's own event scheduler."""
 
 from __future__ import annotations
 

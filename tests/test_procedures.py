@@ -1,4 +1,4 @@
-"""The CALL API of CONTRACT §4, one test per behaviour, on a real server."""
+"""The CALL API (docs/api.md), one test per behaviour, on a real server."""
 
 from __future__ import annotations
 

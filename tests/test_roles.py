@@ -1,4 +1,4 @@
-"""The roles of CONTRACT §7, proved by real users logging in with each."""
+"""The roles (docs/security.md), proved by real users logging in with each."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Tables, generated deadlines and constraints of CONTRACT §2."""
+"""Tables, generated deadlines and constraints (docs/schema.md)."""
 
 from __future__ import annotations
 

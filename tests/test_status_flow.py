@@ -1,4 +1,4 @@
-"""The status flow of CONTRACT §3, driven by inserting ticket_logs rows."""
+"""The status flow (docs/api.md), driven by inserting ticket_logs rows."""
 
 from __future__ import annotations
 

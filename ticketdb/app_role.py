@@ -1,4 +1,4 @@
-"""`<db>_app` (CONTRACT §9): the application backend's account, granted by
+"""`<db>_app` (docs/api.md, "The app role"): the application backend's account, granted by
 `up --roles` beside the three roles of roles.py.
 
 Exactly what a helpdesk backend does for its customers and its agents'

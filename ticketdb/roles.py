@@ -1,5 +1,5 @@
-"""`deploy.py up --roles`: the three roles of CONTRACT §7, named after the
-database, and `<db>_app` of CONTRACT §9 (its grants are in app_role.py).
+"""`deploy.py up --roles`: the roles of docs/security.md, named after
+the database; `<db>_app`'s grants are in app_role.py.
 
   <db>_reporting   read-only: SELECT on the helpdesk's tables, one by one
                    (REPORTING_READS, and the monthly archives ticket_logs_YYYYMM

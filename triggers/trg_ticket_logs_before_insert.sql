@@ -1,4 +1,4 @@
--- The status flow (CONTRACT §3). Inserting a log row checks the move against
+-- The status flow (docs/api.md). Inserting a log row checks the move against
 -- the ticket's current state, fills from_status / to_status (and the
 -- priorities for 'escalate'), and moves the ticket in the same statement, so
 -- the log row and the ticket change commit or fail together. Every row, the
