@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 import pymysql
 import pytest
-from support import agent, customer, execute, log, one, query, role_logins, ticket
+from support import agent, bind_login, customer, execute, log, one, query, role_logins, ticket
 
 from ticketdb import splitter
 from ticketdb.connection import Target, connect
@@ -35,6 +35,11 @@ _n = itertools.count(1)
 @pytest.fixture(scope="module")
 def logins(db: Target, scheduler_off: None) -> Iterator[dict[str, Target]]:
     with role_logins(db) as made:
+        c = connect(db)
+        try:  # a merge acts as the login's agent (agent_logins, V037)
+            bind_login(c, agent(c), user=made["supervisor"].user)
+        finally:
+            c.close()
         yield made
 
 
@@ -165,7 +170,7 @@ SUPERVISOR_CALLS = {
     "sp_snapshot_urgent_tickets": "CALL sp_snapshot_urgent_tickets(UTC_DATE())",
     "sp_apply_retention": "CALL sp_apply_retention()",
     "sp_archive_ticket_logs": "CALL sp_archive_ticket_logs('2001-01-01')",
-    "sp_merge_customers": "CALL sp_merge_customers({keep}, {drop}, {agent})",
+    "sp_merge_customers": "CALL sp_merge_customers({keep}, {drop}, NULL)",
 }
 REPORTS = {
     "sp_overdue_report": "CALL sp_overdue_report(60)",
