@@ -17,22 +17,27 @@ from ticketdb.connection import connect
 V025 = "sql/V025__ticket_log_hash_chain.sql"
 
 
+V030 = "sql/V030__ticket_log_seq.sql"
+
+
 def test_a_migrations_function_dropped_by_hand_is_re_created_by_up(fresh_db):
+    """V030's fn_ticket_log_hash_seq, which the flow trigger calls for every
+    new log row: dropped by hand, every log insert fails until up puts it back."""
     conn = connect(fresh_db)
     try:
-        execute(conn, "DROP FUNCTION fn_ticket_log_hash")
+        execute(conn, "DROP FUNCTION fn_ticket_log_hash_seq")
         t = ticket(conn)
         expect_error(conn, "INSERT INTO ticket_logs (ticket_id, action_type, agent_id) "
                            "VALUES (%s, 'assign', %s)", (t, agent(conn)), code=1305)
         states = status_of(fresh_db)
-        assert states[V025]["state"] == "changed", states[V025]
-        assert "function fn_ticket_log_hash is missing: dropped by hand" in states[V025]["note"]
+        assert states[V030]["state"] == "changed", states[V030]
+        assert "function fn_ticket_log_hash_seq is missing: dropped by hand" in states[V030]["note"]
         assert run(fresh_db, "status", "--check").returncode == 1
-        assert "fn_ticket_log_hash" in run(fresh_db, "plan").stdout
+        assert "fn_ticket_log_hash_seq" in run(fresh_db, "plan").stdout
 
         result = run(fresh_db, "up")
         assert result.returncode == 0, result.stderr
-        assert "re-created function fn_ticket_log_hash from " + V025 in result.stdout
+        assert "re-created function fn_ticket_log_hash_seq from " + V030 in result.stdout
         assert "done: 1 file(s) applied" in result.stdout
         assert run(fresh_db, "verify").returncode == 0
         assert run(fresh_db, "status", "--check").returncode == 0
