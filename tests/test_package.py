@@ -71,7 +71,7 @@ def test_the_wheel_needs_only_what_deploying_needs(wheel):
     assert sorted(r.split("==")[0] for r in required) == ["click", "pymysql[rsa]", "rich"]
     extras = {line.split(":", 1)[1].strip() for line in metadata.splitlines()
               if line.startswith("Provides-Extra:")}
-    assert extras == {"lint", "sandbox", "test", "dev"}
+    assert extras == {"lint", "sandbox", "cache", "test", "dev"}
 
 
 def test_the_installed_command_deploys_the_shipped_files_from_another_folder(
