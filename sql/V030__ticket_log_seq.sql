@@ -95,7 +95,11 @@ SELECT HEX(fn_ticket_log_hash_seq(NULL, 1, 42, ''assign'', 7, ''pending'',
 
 -- Every archive gets the column and the key (before the lock: LOCK TABLES
 -- cannot name tables found at run time), and its rows are read into
--- tmp_v030_rows, which the numbering below fills with the live rows.
+-- ticketdb_v030_rows, which the numbering below fills with the live rows.
+-- The scratch tables (ticketdb_v030_rows, _heads, _next) are real tables,
+-- not temporary ones, and each step starts from what the one before left:
+-- an up killed inside the LOCK region resumes at the LOCK in a new session,
+-- which a temporary table would not survive. They are dropped at the end.
 DROP PROCEDURE IF EXISTS ticketdb_v030_read_archives;
 DROP PROCEDURE IF EXISTS ticketdb_v030_number_rows;
 DROP PROCEDURE IF EXISTS ticketdb_v030_number_archives;
@@ -119,10 +123,10 @@ BEGIN
         ORDER BY a.archive_month;
     DECLARE CONTINUE HANDLER FOR NOT FOUND SET v_done = TRUE;
 
-    DROP TEMPORARY TABLE IF EXISTS tmp_v030_rows;
-    DROP TEMPORARY TABLE IF EXISTS tmp_v030_heads;
-    DROP TEMPORARY TABLE IF EXISTS tmp_v030_next;
-    CREATE TEMPORARY TABLE tmp_v030_rows (
+    DROP TABLE IF EXISTS ticketdb_v030_rows;
+    DROP TABLE IF EXISTS ticketdb_v030_heads;
+    DROP TABLE IF EXISTS ticketdb_v030_next;
+    CREATE TABLE ticketdb_v030_rows (
         log_id BIGINT UNSIGNED NOT NULL,
         source_table VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci NOT NULL,
         ticket_id BIGINT UNSIGNED NOT NULL,
@@ -139,16 +143,16 @@ BEGIN
         row_hash BINARY(32) NULL,
         pos INT UNSIGNED NULL,
         PRIMARY KEY (log_id, source_table),
-        KEY ix_tmp_v030_rows_ticket (ticket_id, pos)
+        KEY ix_ticketdb_v030_rows_ticket (ticket_id, pos)
     ) ENGINE = InnoDB;
-    CREATE TEMPORARY TABLE tmp_v030_heads (
+    CREATE TABLE ticketdb_v030_heads (
         ticket_id BIGINT UNSIGNED NOT NULL,
         head BINARY(32) NULL,
         pos INT UNSIGNED NOT NULL DEFAULT 0,
         following BOOLEAN NOT NULL DEFAULT TRUE,
         PRIMARY KEY (ticket_id)
     ) ENGINE = InnoDB;
-    CREATE TEMPORARY TABLE tmp_v030_next (
+    CREATE TABLE ticketdb_v030_next (
         log_id BIGINT UNSIGNED NOT NULL,
         source_table VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci NOT NULL,
         ticket_id BIGINT UNSIGNED NOT NULL,
@@ -156,7 +160,7 @@ BEGIN
         in_chain BOOLEAN NULL,
         is_last BOOLEAN NULL,
         PRIMARY KEY (log_id, source_table),
-        KEY ix_tmp_v030_next_ticket (ticket_id)
+        KEY ix_ticketdb_v030_next_ticket (ticket_id)
     ) ENGINE = InnoDB;
 
     OPEN c_archives;
@@ -165,15 +169,23 @@ BEGIN
         IF v_done THEN
             LEAVE archives;
         END IF;
+        IF NOT EXISTS (
+            SELECT 1 FROM information_schema.columns AS c
+            WHERE
+                c.table_schema = DATABASE()
+                AND c.table_name = v_table
+                AND c.column_name = 'ticket_seq'
+        ) THEN
+            SET @ticketdb_sql = CONCAT(
+                'ALTER TABLE `', v_table, '` ADD COLUMN ticket_seq INT UNSIGNED NULL, ',
+                'ADD UNIQUE KEY uq_ticket_logs_ticket_seq (ticket_id, ticket_seq)'
+            );
+            PREPARE stmt_v030 FROM @ticketdb_sql;
+            EXECUTE stmt_v030;
+            DEALLOCATE PREPARE stmt_v030;
+        END IF;
         SET @ticketdb_sql = CONCAT(
-            'ALTER TABLE `', v_table, '` ADD COLUMN ticket_seq INT UNSIGNED NULL, ',
-            'ADD UNIQUE KEY uq_ticket_logs_ticket_seq (ticket_id, ticket_seq)'
-        );
-        PREPARE stmt_v030 FROM @ticketdb_sql;
-        EXECUTE stmt_v030;
-        DEALLOCATE PREPARE stmt_v030;
-        SET @ticketdb_sql = CONCAT(
-            'INSERT INTO tmp_v030_rows (log_id, source_table, ticket_id, action_type, ',
+            'INSERT INTO ticketdb_v030_rows (log_id, source_table, ticket_id, action_type, ',
             'agent_id, from_status, to_status, old_priority, new_priority, note, ',
             'action_time, actor_agent_id, actor_login, row_hash) SELECT log_id, ''',
             v_table, ''', ticket_id, action_type, agent_id, from_status, to_status, ',
@@ -198,7 +210,15 @@ COMMENT 'V030 only: numbers the log rows that exist, in their chain order.'
 BEGIN
     DECLARE v_found INT DEFAULT 1;
 
-    INSERT INTO tmp_v030_rows (
+    -- A run resumed at the LOCK after an interruption starts again from what
+    -- ticketdb_v030_read_archives left (the archived rows, unnumbered).
+    DELETE FROM ticketdb_v030_rows
+    WHERE source_table = 'ticket_logs';
+    UPDATE ticketdb_v030_rows SET pos = NULL;
+    DELETE FROM ticketdb_v030_heads;
+    DELETE FROM ticketdb_v030_next;
+
+    INSERT INTO ticketdb_v030_rows (
         log_id, source_table, ticket_id, action_type, agent_id, from_status,
         to_status, old_priority, new_priority, note, action_time, actor_agent_id,
         actor_login, row_hash
@@ -222,7 +242,7 @@ BEGIN
 
     -- The common case, set-based: the rows chain in log_id order (each
     -- row's hash is the one from its log_id predecessor) up to the head.
-    INSERT INTO tmp_v030_next (log_id, source_table, ticket_id, pos, in_chain, is_last)
+    INSERT INTO ticketdb_v030_next (log_id, source_table, ticket_id, pos, in_chain, is_last)
     SELECT
         r.log_id,
         r.source_table,
@@ -234,40 +254,40 @@ BEGIN
             r.action_time, r.actor_agent_id, r.actor_login
         ) AS in_chain,
         LEAD(r.log_id) OVER w IS NULL AS is_last
-    FROM tmp_v030_rows AS r
+    FROM ticketdb_v030_rows AS r
     WINDOW w AS (PARTITION BY r.ticket_id ORDER BY r.log_id);
-    INSERT INTO tmp_v030_heads (ticket_id, pos, following)
+    INSERT INTO ticketdb_v030_heads (ticket_id, pos, following)
     SELECT
         n.ticket_id,
         COUNT(*) AS pos,
         SUM(n.in_chain) < COUNT(*)
         OR COALESCE(SUM(n.is_last AND r.row_hash = t.log_head), 0) <> 1 AS following
-    FROM tmp_v030_next AS n
-    INNER JOIN tmp_v030_rows AS r -- noqa: LT02
+    FROM ticketdb_v030_next AS n
+    INNER JOIN ticketdb_v030_rows AS r -- noqa: LT02
         ON n.log_id = r.log_id AND n.source_table = r.source_table
     LEFT JOIN service_tickets AS t ON n.ticket_id = t.ticket_id
     GROUP BY n.ticket_id;
-    UPDATE tmp_v030_rows AS r
-    INNER JOIN tmp_v030_next AS n -- noqa: LT02
+    UPDATE ticketdb_v030_rows AS r
+    INNER JOIN ticketdb_v030_next AS n -- noqa: LT02
             ON r.log_id = n.log_id AND r.source_table = n.source_table
-    INNER JOIN tmp_v030_heads AS h ON r.ticket_id = h.ticket_id -- noqa: LT02
+    INNER JOIN ticketdb_v030_heads AS h ON r.ticket_id = h.ticket_id -- noqa: LT02
     SET r.pos = n.pos
     WHERE NOT h.following;
-    DELETE FROM tmp_v030_next;
-    UPDATE tmp_v030_heads
+    DELETE FROM ticketdb_v030_next;
+    UPDATE ticketdb_v030_heads
     SET pos = 0
     WHERE following;
 
     -- The others, hash by hash: each pass finds, for every ticket still
     -- followed, the unnumbered row whose hash continues the chain.
     WHILE v_found > 0 DO
-        INSERT INTO tmp_v030_next (log_id, source_table, ticket_id)
+        INSERT INTO ticketdb_v030_next (log_id, source_table, ticket_id)
         SELECT
             MIN(r.log_id) AS log_id,
             MIN(r.source_table) AS source_table,
             r.ticket_id
-        FROM tmp_v030_heads AS h
-        INNER JOIN tmp_v030_rows AS r ON h.ticket_id = r.ticket_id -- noqa: LT02
+        FROM ticketdb_v030_heads AS h
+        INNER JOIN ticketdb_v030_rows AS r ON h.ticket_id = r.ticket_id -- noqa: LT02
         WHERE
             h.following
             AND r.pos IS NULL
@@ -278,54 +298,54 @@ BEGIN
             )
         GROUP BY r.ticket_id;
         SET v_found = ROW_COUNT();
-        UPDATE tmp_v030_heads AS h
-        LEFT JOIN tmp_v030_next AS n ON h.ticket_id = n.ticket_id -- noqa: LT02
-        LEFT JOIN tmp_v030_rows AS r -- noqa: LT02
+        UPDATE ticketdb_v030_heads AS h
+        LEFT JOIN ticketdb_v030_next AS n ON h.ticket_id = n.ticket_id -- noqa: LT02
+        LEFT JOIN ticketdb_v030_rows AS r -- noqa: LT02
                     ON n.log_id = r.log_id AND n.source_table = r.source_table
         SET
             h.following = n.log_id IS NOT NULL,
             h.pos = h.pos + (n.log_id IS NOT NULL),
             h.head = COALESCE(r.row_hash, h.head)
         WHERE h.following;
-        UPDATE tmp_v030_rows AS r
-        INNER JOIN tmp_v030_next AS n -- noqa: LT02
+        UPDATE ticketdb_v030_rows AS r
+        INNER JOIN ticketdb_v030_next AS n -- noqa: LT02
                 ON r.log_id = n.log_id AND r.source_table = n.source_table
-        INNER JOIN tmp_v030_heads AS h ON n.ticket_id = h.ticket_id -- noqa: LT02
+        INNER JOIN ticketdb_v030_heads AS h ON n.ticket_id = h.ticket_id -- noqa: LT02
         SET r.pos = h.pos;
-        DELETE FROM tmp_v030_next;
+        DELETE FROM ticketdb_v030_next;
     END WHILE;
 
     -- Rows no hash leads to: after the chain, in log_id order (reported).
-    INSERT INTO tmp_v030_next (log_id, source_table, ticket_id, pos)
+    INSERT INTO ticketdb_v030_next (log_id, source_table, ticket_id, pos)
     SELECT
         r.log_id,
         r.source_table,
         r.ticket_id,
         ROW_NUMBER() OVER (PARTITION BY r.ticket_id ORDER BY r.log_id) AS pos
-    FROM tmp_v030_rows AS r
+    FROM ticketdb_v030_rows AS r
     WHERE r.pos IS NULL;
-    UPDATE tmp_v030_rows AS r
-    INNER JOIN tmp_v030_next AS n -- noqa: LT02
+    UPDATE ticketdb_v030_rows AS r
+    INNER JOIN ticketdb_v030_next AS n -- noqa: LT02
             ON r.log_id = n.log_id AND r.source_table = n.source_table
-    INNER JOIN tmp_v030_heads AS h ON n.ticket_id = h.ticket_id -- noqa: LT02
+    INNER JOIN ticketdb_v030_heads AS h ON n.ticket_id = h.ticket_id -- noqa: LT02
     SET r.pos = h.pos + n.pos;
-    DELETE FROM tmp_v030_next;
+    DELETE FROM ticketdb_v030_next;
 
     UPDATE ticket_logs AS l
-    INNER JOIN tmp_v030_rows AS r ON l.log_id = r.log_id -- noqa: LT02
+    INNER JOIN ticketdb_v030_rows AS r ON l.log_id = r.log_id -- noqa: LT02
     SET l.ticket_seq = r.pos
     WHERE r.source_table = 'ticket_logs';
-    -- Each ticket's count: its last number (one row per ticket in tmp_v030_next).
-    INSERT INTO tmp_v030_next (log_id, source_table, ticket_id, pos)
+    -- Each ticket's count: its last number (one row per ticket in ticketdb_v030_next).
+    INSERT INTO ticketdb_v030_next (log_id, source_table, ticket_id, pos)
     SELECT
         MIN(log_id) AS log_id,
         'count' AS source_table,
         ticket_id,
         MAX(pos) AS pos
-    FROM tmp_v030_rows
+    FROM ticketdb_v030_rows
     GROUP BY ticket_id;
     UPDATE service_tickets AS t
-    INNER JOIN tmp_v030_next AS n ON t.ticket_id = n.ticket_id -- noqa: LT02
+    INNER JOIN ticketdb_v030_next AS n ON t.ticket_id = n.ticket_id -- noqa: LT02
     SET
         t.log_seq = n.pos,
         t.log_seq_v025 = n.pos;
@@ -341,7 +361,7 @@ BEGIN
     DECLARE v_table VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
     DECLARE c_tables CURSOR FOR
         SELECT DISTINCT r.source_table
-        FROM tmp_v030_rows AS r
+        FROM ticketdb_v030_rows AS r
         WHERE r.source_table <> 'ticket_logs';
     DECLARE CONTINUE HANDLER FOR NOT FOUND SET v_done = TRUE;
 
@@ -352,7 +372,7 @@ BEGIN
             LEAVE archives;
         END IF;
         SET @ticketdb_sql = CONCAT(
-            'UPDATE `', v_table, '` AS a INNER JOIN tmp_v030_rows AS r ',
+            'UPDATE `', v_table, '` AS a INNER JOIN ticketdb_v030_rows AS r ',
             'ON a.log_id = r.log_id AND r.source_table = ''', v_table, ''' ',
             'SET a.ticket_seq = r.pos'
         );
@@ -362,9 +382,6 @@ BEGIN
     END LOOP;
     CLOSE c_tables;
     SET @ticketdb_sql = NULL;
-    DROP TEMPORARY TABLE tmp_v030_rows;
-    DROP TEMPORARY TABLE tmp_v030_heads;
-    DROP TEMPORARY TABLE tmp_v030_next;
 END$$
 
 DELIMITER ;
@@ -372,7 +389,7 @@ DELIMITER ;
 CALL ticketdb_v030_read_archives();
 
 -- The linter cannot parse LOCK TABLES; the server and the mysql client can.
-LOCK TABLES ticket_logs WRITE, ticket_logs AS l WRITE, service_tickets WRITE, service_tickets AS t WRITE; -- noqa: PRS, LT05
+LOCK TABLES ticket_logs WRITE, ticket_logs AS l WRITE, service_tickets WRITE, service_tickets AS t WRITE, ticketdb_v030_rows WRITE, ticketdb_v030_rows AS r WRITE, ticketdb_v030_heads WRITE, ticketdb_v030_heads AS h WRITE, ticketdb_v030_next WRITE, ticketdb_v030_next AS n WRITE; -- noqa: PRS, LT05
 
 DROP TRIGGER IF EXISTS trg_ticket_logs_before_update;
 
@@ -401,3 +418,6 @@ CALL ticketdb_v030_number_archives();
 DROP PROCEDURE ticketdb_v030_read_archives;
 DROP PROCEDURE ticketdb_v030_number_rows;
 DROP PROCEDURE ticketdb_v030_number_archives;
+DROP TABLE IF EXISTS ticketdb_v030_rows;
+DROP TABLE IF EXISTS ticketdb_v030_heads;
+DROP TABLE IF EXISTS ticketdb_v030_next;

@@ -37,7 +37,25 @@ MARIADB = _server_is_mariadb()
 RUN = {f.path: f.run_statements_on(MARIADB) for f in FILES}
 TOTAL = sum(len(RUN[f.path]) for f in FILES)
 # At least 20 kill points spread over the whole deploy, first and last included.
-KILL_POINTS = sorted({1 + round(i * (TOTAL - 1) / 23) for i in range(24)})
+SPREAD = {1 + round(i * (TOTAL - 1) / 23) for i in range(24)}
+
+
+def _from_the_lock_on(path: str) -> set[int]:
+    """Every kill point from a migration's own LOCK TABLES to its end: the
+    region is resumed at the LOCK in a new session, and what follows it
+    (scratch tables, a DROP that had run) must survive that."""
+    start = 0
+    for f in FILES:
+        if f.path == path:
+            lock = next(i for i, st in enumerate(RUN[path], 1)
+                        if st.text.lstrip().upper().startswith("LOCK TABLES"))
+            return set(range(start + lock, start + len(RUN[path]) + 1))
+        start += len(RUN[f.path])
+    raise ValueError(path)
+
+
+KILL_POINTS = sorted(SPREAD | _from_the_lock_on("sql/V025__ticket_log_hash_chain.sql")
+                     | _from_the_lock_on("sql/V030__ticket_log_seq.sql"))
 
 
 def where(k: int) -> tuple[str, int]:

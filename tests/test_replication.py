@@ -58,7 +58,8 @@ def both(deployed) -> Iterator[tuple]:
 # MySQL 8.2+ says REPLICA_SIDE_DISABLED where older servers and MariaDB say SLAVESIDE_DISABLED.
 REPLICA_DISABLED = ("SLAVESIDE_DISABLED", "REPLICA_SIDE_DISABLED")
 EVENTS = ("ev_escalate_priorities", "ev_generate_alerts", "ev_snapshot_urgent_tickets",
-          "ev_apply_retention", "ev_archive_ticket_logs", "ev_seal_audit_trail")
+          "ev_apply_retention", "ev_archive_ticket_logs", "ev_seal_audit_trail",
+          "ev_refresh_customer_tiers")
 
 
 def tables(conn) -> list[str]:

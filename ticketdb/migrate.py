@@ -52,6 +52,20 @@ ALREADY_DONE = {
     1537,  # event exists
     1826,  # duplicate foreign key constraint
 }
+# The same for a DROP: re-running a DROP that had run reports the object gone.
+ALREADY_DROPPED = {
+    1051,  # unknown table
+    1305,  # routine does not exist
+    1360,  # trigger does not exist
+    1539,  # unknown event
+}
+_DROP = re.compile(r"^\s*DROP\b", re.IGNORECASE)
+
+
+def already_applied(st: Statement, exc: pymysql.MySQLError) -> bool:
+    """Whether exc, raised by re-running st after an interruption, says st had run."""
+    code = exc.args[0] if exc.args else None
+    return code in ALREADY_DONE or (code in ALREADY_DROPPED and bool(_DROP.match(st.text)))
 
 
 class DeployError(TicketdbError):
@@ -492,7 +506,7 @@ def apply_versioned(conn: Connection, schema: str, s: FileState, echo: Echo,
                 if lost(exc):
                     raise DeployError(_lost_message(f, st, exc)) from None
                 conn.rollback()
-                if interrupted and idx == s.resume_at and exc.args and exc.args[0] in ALREADY_DONE:
+                if interrupted and idx == s.resume_at and already_applied(st, exc):
                     echo(f"  statement {st.number}: already applied before the interruption "
                          f"({exc.args[1]})")
                 else:
