@@ -13,17 +13,20 @@ Description
 Moves every ticket_logs row whose action_time is before the first day of
 in_before''s month into the archive of its month, ticket_logs_YYYYMM (made
 with CREATE TABLE ... LIKE ticket_logs when missing, and listed in
-ticket_log_archives). Rows move oldest first, in batches of the setting
-archive_batch_rows: each batch copies its rows and deletes them from
-ticket_logs in one transaction (READ COMMITTED), so a run that is killed, or
-a server that dies, leaves every row in exactly one table, and the next run
-goes on. The rows keep their log_id and hash. Refuses a month later than the
+ticket_log_archives). Months move oldest first, each in batches of at most
+archive_batch_rows log_ids walked up its primary-key range: each batch
+copies its rows with one INSERT ... SELECT and deletes them from
+ticket_logs with one DELETE of the same range, in one transaction
+(REPEATABLE READ, so no other row can enter the range between the two), so
+a run that is killed, or a server that dies, leaves every row in exactly
+one table, and the next run goes on. The rows keep their log_id and hash. Refuses a month later than the
 current one (UTC), an archive whose columns differ from ticket_logs, and a
 second run while one is going (the lease of job archive_ticket_logs in
 ticketdb_job_leases, which it takes or, run by sp_run_job, already holds, and
 renews every few seconds; a run that lost it stops). Returns one row per archive it moved rows
 into: table_name, rows_moved. A batch job: it runs its own transactions and commits, and refuses to run inside a caller''s open transaction. Run
-monthly by ev_archive_ticket_logs. Uses the session variable @ticketdb_sql.
+monthly by ev_archive_ticket_logs. Uses the session variables @ticketdb_sql,
+@ticketdb_lo and @ticketdb_hi (set just before the statement that reads them).
 
 Parameters
 -----------
@@ -37,7 +40,9 @@ BEGIN
     DECLARE v_cutoff DATE;
     DECLARE v_month DATE;
     DECLARE v_next DATE;
-    DECLARE v_from DATETIME;
+    DECLARE v_lo BIGINT UNSIGNED;
+    DECLARE v_hi BIGINT UNSIGNED;
+    DECLARE v_last BIGINT UNSIGNED;
     DECLARE v_oldest DATETIME;
     DECLARE v_batch INT;
     DECLARE v_rows INT;
@@ -83,13 +88,7 @@ BEGIN
     END IF;
     SET v_renew_at = fn_job_clock() + INTERVAL 5 SECOND;
 
-    DROP TEMPORARY TABLE IF EXISTS tmp_ticketdb_archive_batch;
     DROP TEMPORARY TABLE IF EXISTS tmp_ticketdb_archive_moved;
-    CREATE TEMPORARY TABLE tmp_ticketdb_archive_batch (
-        log_id BIGINT UNSIGNED NOT NULL,
-        action_time DATETIME NOT NULL,
-        PRIMARY KEY (log_id)
-    ) ENGINE = InnoDB;
     CREATE TEMPORARY TABLE tmp_ticketdb_archive_moved (
         table_name VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci NOT NULL,
         rows_moved BIGINT UNSIGNED NOT NULL DEFAULT 0,
@@ -103,7 +102,6 @@ BEGIN
             IF v_lease = 1 THEN
                 CALL sp_job_lease_release('archive_ticket_logs');
             END IF;
-            DROP TEMPORARY TABLE IF EXISTS tmp_ticketdb_archive_batch;
             DROP TEMPORARY TABLE IF EXISTS tmp_ticketdb_archive_moved;
             RESIGNAL;
         END;
@@ -144,58 +142,65 @@ BEGIN
                 SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = v_message;
             END IF;
 
-            -- The batch drives the copy and the delete (STRAIGHT_JOIN): the
-            -- optimizer's row estimate of the reused batch table only grows,
-            -- and once it passed the shrinking ticket_logs' the plan flipped
-            -- to a scan of ticket_logs per batch (the 5,000,000-row bench
-            -- slowed from about 19,000 to 2,000 rows/s after 2,400,000).
+            -- A batch is a range of primary keys, [v_lo, v_hi], of at most
+            -- archive_batch_rows ids, walked upwards from the month's first
+            -- log_id to its last (log_id follows time closely: a month is
+            -- one stretch of ids, and rows of other months in it are
+            -- skipped); each batch starts at the next row of the month
+            -- after the last batch, and rows before it are gone, so nothing
+            -- is read twice however far the run is. One INSERT ... SELECT
+            -- copies the batch, one DELETE by the same range removes it.
+            -- Both run at REPEATABLE READ: the copy's shared next-key locks
+            -- keep any other row out of the range until the commit, so the
+            -- DELETE removes exactly the rows copied (and the counts are
+            -- compared). New rows get higher ids and are not blocked.
             SET @ticketdb_sql = CONCAT(
-                'INSERT INTO `', v_table, '` SELECT l.* FROM tmp_ticketdb_archive_batch AS b ',
-                'STRAIGHT_JOIN ticket_logs AS l ON b.log_id = l.log_id'
+                'INSERT INTO `', v_table, '` SELECT * FROM ticket_logs ',
+                'WHERE log_id BETWEEN ? AND ? AND action_time >= ''', v_month,
+                ''' AND action_time < ''', v_next, ''''
             );
             PREPARE stmt_archive FROM @ticketdb_sql;
-            SET @ticketdb_sql = CONCAT(
-                'DELETE l FROM tmp_ticketdb_archive_batch AS b ',
-                'STRAIGHT_JOIN ticket_logs AS l ON b.log_id = l.log_id'
-            );
-            PREPARE stmt_delete FROM @ticketdb_sql;
             SET @ticketdb_sql = NULL;
-            SET v_from = v_month;
+            SELECT
+                MIN(log_id) AS first_id,
+                MAX(log_id) AS last_id
+            INTO v_lo, v_last
+            FROM ticket_logs
+            WHERE action_time >= v_month AND action_time < v_next;
             batches: LOOP
-                SET TRANSACTION ISOLATION LEVEL READ COMMITTED;
+                SET v_hi = LEAST(v_lo + v_batch - 1, v_last);
+                SET TRANSACTION ISOLATION LEVEL REPEATABLE READ;
                 START TRANSACTION;
                 -- The mark that lets trg_ticket_logs_before_delete take this
                 -- transaction's deletes (ticket 0: the archive).
                 INSERT INTO ticketdb_flow_marks (node_key, connection_id, ticket_id)
                 VALUES (CRC32(CONCAT(@@hostname, ':', @@port)), CONNECTION_ID(), 0)
                 ON DUPLICATE KEY UPDATE ticket_id = 0;
-                DELETE FROM tmp_ticketdb_archive_batch;
-                INSERT INTO tmp_ticketdb_archive_batch (log_id, action_time)
-                SELECT
-                    log_id,
-                    action_time
-                FROM ticket_logs
-                WHERE action_time >= v_from AND action_time < v_next
-                ORDER BY action_time, log_id
-                LIMIT v_batch;
+                -- MySQL takes only user variables after USING: set here, for
+                -- this statement alone.
+                SET @ticketdb_lo = v_lo, @ticketdb_hi = v_hi;
+                EXECUTE stmt_archive USING @ticketdb_lo, @ticketdb_hi;
                 SET v_rows = ROW_COUNT();
+                SET @ticketdb_lo = NULL, @ticketdb_hi = NULL;
+                DELETE FROM ticket_logs
+                WHERE
+                    log_id BETWEEN v_lo AND v_hi
+                    AND action_time >= v_month
+                    AND action_time < v_next;
+                SET v_deleted = ROW_COUNT();
+                IF v_deleted <> v_rows THEN
+                    SET v_message = CONCAT(
+                        'ticketdb: sp_archive_ticket_logs: copied ', v_rows,
+                        ' rows to ', v_table, ' but deleted ', v_deleted
+                    );
+                    SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = v_message;
+                END IF;
                 IF v_rows > 0 THEN
-                    EXECUTE stmt_archive;
-                    EXECUTE stmt_delete;
-                    SET v_deleted = ROW_COUNT();
-                    IF v_deleted <> v_rows THEN
-                        SET v_message = CONCAT(
-                            'ticketdb: sp_archive_ticket_logs: copied ', v_rows,
-                            ' rows to ', v_table, ' but deleted ', v_deleted
-                        );
-                        SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = v_message;
-                    END IF;
                     UPDATE ticket_log_archives
                     SET
                         rows_archived = rows_archived + v_rows,
                         last_archived_at = UTC_TIMESTAMP()
                     WHERE archive_month = v_month;
-                    SELECT MAX(action_time) INTO v_from FROM tmp_ticketdb_archive_batch;
                 END IF;
                 DELETE FROM ticketdb_flow_marks
                 WHERE
@@ -205,7 +210,21 @@ BEGIN
                 INSERT INTO tmp_ticketdb_archive_moved (table_name, rows_moved)
                 VALUES (v_table, v_rows)
                 ON DUPLICATE KEY UPDATE rows_moved = rows_moved + v_rows;
-                IF v_rows < v_batch THEN
+                IF v_hi >= v_last THEN
+                    LEAVE batches;
+                END IF;
+                -- The month's next row (the rows up to v_hi are gone).
+                SET v_lo = NULL;
+                SELECT log_id INTO v_lo
+                FROM ticket_logs
+                WHERE
+                    log_id > v_hi
+                    AND log_id <= v_last
+                    AND action_time >= v_month
+                    AND action_time < v_next
+                ORDER BY log_id
+                LIMIT 1;
+                IF v_lo IS NULL THEN
                     LEAVE batches;
                 END IF;
                 IF fn_job_clock() > v_renew_at THEN
@@ -219,7 +238,6 @@ BEGIN
                 END IF;
             END LOOP;
             DEALLOCATE PREPARE stmt_archive;
-            DEALLOCATE PREPARE stmt_delete;
         END LOOP;
     END;
 
@@ -231,7 +249,6 @@ BEGIN
         rows_moved
     FROM tmp_ticketdb_archive_moved
     ORDER BY table_name;
-    DROP TEMPORARY TABLE tmp_ticketdb_archive_batch;
     DROP TEMPORARY TABLE tmp_ticketdb_archive_moved;
 END$$
 

@@ -13,15 +13,19 @@ CREATE TRIGGER trg_ticket_logs_before_delete
 BEFORE DELETE ON ticket_logs
 FOR EACH ROW
 BEGIN
-    DECLARE v_mark BIGINT UNSIGNED;
     DECLARE v_message VARCHAR(128) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
 
-    SELECT ticket_id INTO v_mark
-    FROM ticketdb_flow_marks
-    WHERE
-        node_key = CRC32(CONCAT(@@hostname, ':', @@port))
-        AND connection_id = CONNECTION_ID();
-    IF NOT (v_mark <=> 0) THEN
+    -- One primary-key lookup a row, and nothing else on the archive's path:
+    -- the archive deletes millions of rows, each through this check
+    -- (about 6 us a row on 2 cores, of the archive's 30-40).
+    IF NOT EXISTS (
+        SELECT 1
+        FROM ticketdb_flow_marks
+        WHERE
+            node_key = CRC32(CONCAT(@@hostname, ':', @@port))
+            AND connection_id = CONNECTION_ID()
+            AND ticket_id = 0
+    ) THEN
         SET v_message = CONCAT(
             'ticketdb: ticket ', OLD.ticket_id, ': ticket_logs is append-only (log ',
             OLD.log_id, ' cannot be deleted)'
