@@ -45,9 +45,14 @@ def main() -> int:
                         help="run P8 (the splitter, no server) alone")
     parser.add_argument("--archive-rows", type=int, default=5_000_000,
                         help="log rows P9 archives (its own database)")
+    parser.add_argument("--quick", action="store_true",
+                        help="a size to iterate with: 20,000 tickets, 200,000 archive rows, "
+                             "3 repetitions (every step well under 10 minutes)")
     parser.add_argument("--only", metavar="IDS",
                         help="comma-separated steps to run, e.g. P9,P3h (default: all)")
     args = parser.parse_args()
+    if args.quick:
+        args.tickets, args.archive_rows, args.repeat = 20_000, 200_000, 3
     if args.markdown:
         print(markdown(json.loads(args.markdown.read_text())))
         return 0
