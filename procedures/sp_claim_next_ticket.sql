@@ -19,6 +19,14 @@ skipped (SKIP LOCKED), so many agents can claim at once without queueing
 and no ticket is claimed twice. The agent is recorded as the actor of the
 ''assign'' row. An inactive or unknown agent is refused before anything
 else happens.
+On a Galera cluster SKIP LOCKED sees its own node''s locks only, so two
+nodes would pick the same ticket and one would lose at certification. There
+each node first takes the most urgent ticket of its own share (the tickets
+whose CRC32(ticket_id) plus the current 5-second turn, modulo the cluster
+size, is the node''s wsrep_local_index), then, when its share has none, the
+most urgent of all. The shares rotate every 5 seconds, so a ticket in the
+share of a node where nobody is claiming waits at most 5 seconds per such
+node before another node''s agents take it.
 Transactions: called outside a transaction it runs its own, commits, and
 retries a deadlock or certification conflict (1213) inside, 3 attempts in
 all (the third is returned). Called inside the caller''s open transaction
@@ -43,6 +51,10 @@ BEGIN  -- noqa: LT02
     DECLARE v_deadlocked BOOLEAN DEFAULT FALSE;
     DECLARE v_outer BOOLEAN DEFAULT FALSE;
     DECLARE v_message VARCHAR(128) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
+    DECLARE v_nodes INT UNSIGNED DEFAULT 1;
+    DECLARE v_node_index INT UNSIGNED DEFAULT 0;
+    DECLARE v_turn BIGINT UNSIGNED DEFAULT 0;
+    DECLARE v_pass INT UNSIGNED DEFAULT 1;
 
     -- Hostile sessions (docs/security.md): refused under a moved clock
     -- (SET timestamp) or a weakening switch, before anything is read.
@@ -58,6 +70,17 @@ BEGIN  -- noqa: LT02
         );
         SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = v_message;
     END IF;
+
+    -- A Galera node (MariaDB only; MySQL reads this as a comment): the
+    -- cluster's size and this node's place in it give the node its share.
+    /*M!100400 IF @@wsrep_on THEN
+        SELECT
+            COALESCE(MAX(IF(variable_name = 'WSREP_CLUSTER_SIZE', variable_value, NULL)), 1),
+            COALESCE(MAX(IF(variable_name = 'WSREP_LOCAL_INDEX', variable_value, NULL)), 0)
+        INTO v_nodes, v_node_index
+        FROM information_schema.global_status
+        WHERE variable_name IN ('WSREP_CLUSTER_SIZE', 'WSREP_LOCAL_INDEX');
+    END IF; */
 
     CALL sp_caller_transaction_open(v_outer);
     claim: LOOP
@@ -88,6 +111,13 @@ BEGIN  -- noqa: LT02
             IF v_outer THEN
                 SAVEPOINT sp_claim_next_ticket;
             ELSE
+                IF v_nodes > 1 THEN
+                    -- Under REPEATABLE READ a locking read keeps its lock on a
+                    -- candidate that no longer matches (claimed meanwhile),
+                    -- which another node's applier may need. READ COMMITTED
+                    -- drops it at once (a Galera binlog is always ROW).
+                    SET TRANSACTION ISOLATION LEVEL READ COMMITTED;
+                END IF;
                 START TRANSACTION;
             END IF;
             -- The agent row the flow trigger locks, taken here first: a
@@ -96,12 +126,72 @@ BEGIN  -- noqa: LT02
             SELECT is_active INTO v_active FROM agents
             WHERE agent_id = in_agent_id
             LOCK IN SHARE MODE;
-            SELECT ticket_id INTO v_ticket
-            FROM service_tickets
-            WHERE current_status = 'pending' AND assigned_agent_id IS NULL
-            ORDER BY priority ASC, deadline ASC, ticket_id ASC
-            LIMIT 1
-            FOR UPDATE SKIP LOCKED;
+            IF v_nodes > 1 AND v_node_index < v_nodes THEN
+                -- A Galera node (see the COMMENT): pass 1, this node's share,
+                -- which no other node picks in this turn, so none is lost at
+                -- certification; then, the share being empty, the most
+                -- urgent of all, each node starting at its own place in the
+                -- list (pass 2, then pass 3 for the places before it), so
+                -- that the last few tickets do not draw every node to the
+                -- first. Candidates are read without locks, then locked one
+                -- at a time by key: a locking scan would lock (if briefly)
+                -- rows on its way that another node's applier may need.
+                SET v_turn = FLOOR(UNIX_TIMESTAMP(SYSDATE()) / 5);
+                SET v_pass = 1;
+                WHILE v_ticket IS NULL AND v_pass <= 3 DO
+                    BEGIN
+                        DECLARE v_candidate BIGINT UNSIGNED;
+                        DECLARE v_place INT UNSIGNED DEFAULT 0;
+                        DECLARE v_no_more BOOLEAN DEFAULT FALSE;
+                        DECLARE c_candidates CURSOR FOR
+                            SELECT ticket_id
+                            FROM service_tickets
+                            WHERE
+                                current_status = 'pending' AND assigned_agent_id IS NULL
+                                AND (
+                                    v_pass > 1
+                                    OR (CRC32(ticket_id) + v_turn) MOD v_nodes = v_node_index
+                                )
+                            ORDER BY priority ASC, deadline ASC, ticket_id ASC
+                            LIMIT 32;
+                        DECLARE CONTINUE HANDLER FOR NOT FOUND SET v_no_more = TRUE;
+                        OPEN c_candidates;
+                        candidates: LOOP
+                            FETCH c_candidates INTO v_candidate;
+                            IF v_no_more THEN
+                                LEAVE candidates;
+                            END IF;
+                            SET v_place = v_place + 1;
+                            IF
+                                v_pass = 1
+                                OR (v_pass = 2 AND v_place > v_node_index)
+                                OR (v_pass = 3 AND v_place <= v_node_index)
+                            THEN
+                                SELECT ticket_id INTO v_ticket
+                                FROM service_tickets
+                                WHERE
+                                    ticket_id = v_candidate
+                                    AND current_status = 'pending'
+                                    AND assigned_agent_id IS NULL
+                                FOR UPDATE SKIP LOCKED;
+                                IF v_ticket IS NOT NULL THEN
+                                    LEAVE candidates;
+                                END IF;
+                                SET v_no_more = FALSE;  -- that SELECT found none: next
+                            END IF;
+                        END LOOP;
+                        CLOSE c_candidates;
+                    END;
+                    SET v_pass = v_pass + 1;
+                END WHILE;
+            ELSE
+                SELECT ticket_id INTO v_ticket
+                FROM service_tickets
+                WHERE current_status = 'pending' AND assigned_agent_id IS NULL
+                ORDER BY priority ASC, deadline ASC, ticket_id ASC
+                LIMIT 1
+                FOR UPDATE SKIP LOCKED;
+            END IF;
 
             IF v_ticket IS NOT NULL THEN
                 INSERT INTO ticket_logs (

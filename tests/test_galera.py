@@ -308,13 +308,16 @@ def retried(fn, *args):
 
 def test_24_claimers_over_3_nodes_never_claim_twice_and_conflicts_are_retryable(cluster,
                                                                              deployed):
-    """24 claimers over 3 nodes. What holds today: no ticket is claimed twice
-    and every ticket is claimed once. What does not yet: a certification
-    conflict that aborts a claim while it runs ends the whole CALL, which no
-    handler inside the procedure can catch, so it reaches the caller as 1213
-    (or as MariaDB's misreports of it, see conflict()); docs/cluster.md:
-    callers on a cluster retry it. The test retries as such a caller does,
-    counts the conflicts, and fails on any other error."""
+    """24 claimers over 3 nodes. No ticket is claimed twice and every ticket is
+    claimed once. Each node claims from its own rotating share first
+    (sp_claim_next_ticket's COMMENT), so certification conflicts are rare:
+    they come only at the end, when the last few tickets draw every node.
+    One that still happens aborts the claim while it runs and ends the whole
+    CALL, which no handler inside the procedure can catch, so it reaches the
+    caller as 1213 (or as MariaDB's misreports of it, see conflict());
+    docs/cluster.md: callers on a cluster ROLLBACK and retry it. The test
+    retries as such a caller does, counts the conflicts (without the shares:
+    about one per claim), and fails on any other error."""
     setup = connect(cluster.node(1).target.with_database(deployed))
     agents = [agent(setup) for _ in range(24)]
     made = [ticket(setup, priority=("high", "medium", "low")[n % 3]) for n in range(240)]
@@ -335,6 +338,7 @@ def test_24_claimers_over_3_nodes_never_claim_twice_and_conflicts_are_retryable(
                         got = cur.fetchone()[0]
                 except pymysql.MySQLError as exc:
                     if conflict(exc):  # a certification conflict: retry the call
+                        conn.rollback()  # docs/cluster.md's recipe
                         conflicts.append(agent_id)
                         continue
                     others.append(f"{exc.args[0]}: {exc.args[1]}")
@@ -360,6 +364,9 @@ def test_24_claimers_over_3_nodes_never_claim_twice_and_conflicts_are_retryable(
     finally:
         check.close()
     print(f"certification conflicts retried by the callers: {len(conflicts)}")
+    # Before the shares: 190 to 260 for the 240 claims (once 2,261, with a
+    # session that got 1213 on every CALL and never issued a ROLLBACK).
+    assert len(conflicts) <= len(made) // 4, len(conflicts)
 
 
 def table_rows(conn) -> dict[str, str]:
