@@ -7,8 +7,10 @@
 --
 -- The flow's own UPDATE is recognised by its mark in ticketdb_flow_marks
 -- (this connection, this ticket), which only the flow trigger writes and
--- which lives for that one statement. Nothing a session can set, no
--- @variable, opens this gate.
+-- which lives for that one statement, or by the escalation's mark (no
+-- ticket, a batch_token: sp_escalate_priorities holds it for its one
+-- UPDATE ... JOIN, V040). Nothing a session can set, no @variable, opens
+-- this gate.
 --
 -- Swapped under LOCK TABLES by deploy.py (see README: "Trigger swaps").
 DROP TRIGGER IF EXISTS trg_service_tickets_before_update;
@@ -20,6 +22,7 @@ BEFORE UPDATE ON service_tickets
 FOR EACH ROW
 BEGIN
     DECLARE v_flow_ticket BIGINT UNSIGNED;
+    DECLARE v_batch BOOLEAN DEFAULT FALSE;
     DECLARE v_column VARCHAR(30) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
     DECLARE v_message VARCHAR(128) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
 
@@ -43,12 +46,18 @@ BEGIN
         -- Only now look for the flow's mark: inside a writing statement this
         -- read locks, so it is not made for edits that need no mark (subject,
         -- alert_stage), and the flow finds its own row (a record lock only).
-        SELECT ticket_id INTO v_flow_ticket
+        -- The escalation's mark (no ticket, a batch_token) lets through the
+        -- one UPDATE ... JOIN of sp_escalate_priorities, which raises every
+        -- ticket it wrote a log row for (docs/security.md).
+        SELECT
+            ticket_id,
+            batch_token IS NOT NULL AS has_batch
+        INTO v_flow_ticket, v_batch
         FROM ticketdb_flow_marks
         WHERE
             node_key = CRC32(CONCAT(@@hostname, ':', @@port))
             AND connection_id = CONNECTION_ID();
-        IF NOT (v_flow_ticket <=> OLD.ticket_id) THEN
+        IF NOT (v_flow_ticket <=> OLD.ticket_id OR (v_flow_ticket IS NULL AND v_batch)) THEN
             SET v_column = CASE
                 WHEN NEW.ticket_id <> OLD.ticket_id THEN 'ticket_id'
                 WHEN NEW.current_status <> OLD.current_status THEN 'current_status'

@@ -36,7 +36,7 @@ DELIMITER $$
 CREATE TRIGGER trg_ticket_logs_before_insert
 BEFORE INSERT ON ticket_logs
 FOR EACH ROW
-BEGIN
+flow: BEGIN
     DECLARE v_status VARCHAR(20) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
     DECLARE v_priority VARCHAR(10) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
     DECLARE v_agent INT UNSIGNED;
@@ -52,6 +52,32 @@ BEGIN
     DECLARE v_error VARCHAR(110) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
     DECLARE v_message VARCHAR(128) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
     DECLARE v_now DATETIME;
+
+    -- The escalation's rows (sp_escalate_priorities, set-based): the
+    -- procedure, the definer's own code, computed each row's from/to values,
+    -- number and hash from the tickets it holds locked, and raises those
+    -- tickets itself in one UPDATE. Such a row is taken as it is only while
+    -- this connection holds the procedure's escalation mark, and only when
+    -- the row carries the mark's secret in actor_login (replaced here by the
+    -- login, as on every row). No role can read or write ticketdb_flow_marks,
+    -- so no session knows the secret (docs/security.md, "The escalation's
+    -- mark"); any other row, a client's row_hash included, takes the full
+    -- path below. A scalar subquery, not SELECT ... INTO: an empty result
+    -- raises no warning for the session check below to see.
+    IF NEW.row_hash IS NOT NULL AND NEW.action_type = 'escalate' THEN
+        -- Nested: the server prepares a condition only when it reaches it,
+        -- so the flow's other rows never pay for this subquery.
+        IF NEW.actor_login = (
+            SELECT m.batch_token FROM ticketdb_flow_marks AS m
+            WHERE
+                m.node_key = CRC32(CONCAT(@@hostname, ':', @@port))
+                AND m.connection_id = CONNECTION_ID()
+                AND m.ticket_id IS NULL
+        ) THEN
+            SET NEW.actor_login = SESSION_USER();
+            LEAVE flow;
+        END IF;
+    END IF;
 
     -- Hostile sessions (docs/security.md): a named log_id, warnings before the
     -- rules ran (weak sql_mode, IGNORE) or a weakening switch is refused,
@@ -364,6 +390,6 @@ BEGIN
     WHERE
         node_key = CRC32(CONCAT(@@hostname, ':', @@port))
         AND connection_id = CONNECTION_ID();
-END$$
+END flow$$
 
 DELIMITER ;
