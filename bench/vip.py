@@ -74,7 +74,7 @@ def load(conn, customers: int, orders: int, tickets: int) -> None:
     per = max(1, orders // customers)
     q(conn, "INSERT INTO customer_orders (customer_id, ordered_at, amount) "
             "SELECT %s + MOD(n, %s), UTC_TIMESTAMP() - INTERVAL MOD(n * 7, 500) DAY, "
-            "IF(MOD(MOD(n, %s), 10) = 0, 150000 / %s, 20) FROM n WHERE n < %s",
+            "IF(MOD(MOD(n, %s), 10) = 0, ROUND(150000 / %s, 2), 20) FROM n WHERE n < %s",
       (first, customers, customers, max(1, per * 0.7), orders))
     q(conn, "INSERT INTO service_tickets (customer_id, subject, priority) "
             "SELECT %s + MOD(n * 13, %s), 'bench', 'medium' FROM n WHERE n < %s",
