@@ -67,7 +67,7 @@ def classify_all(files: list[SqlFile], attempts: dict[str, history.Attempt],
     the database COLLATION before it applies anything: objects created under
     another database collation are re-created under that one."""
     states = [classify(f, attempts.get(f.path), live, collation) for f in files]
-    states = migration_drift(files, states, live, live_tables)
+    states = migration_drift(files, states, live, live_tables, collation)
     paths = {f.path for f in files}
     for path, a in sorted(attempts.items()):
         if path not in paths and a.state != "deleted":
@@ -80,8 +80,8 @@ def classify_all(files: list[SqlFile], attempts: dict[str, history.Attempt],
 
 
 def migration_drift(files: list[SqlFile], states: list[FileState],
-                    live: dict[tuple[str, str], str], live_tables: set[str]
-                    ) -> list[FileState]:
+                    live: dict[tuple[str, str], str], live_tables: set[str],
+                    collation: str = COLLATION) -> list[FileState]:
     """An applied migration whose objects (owned.py) were dropped or changed
     since becomes 'changed' with the objects `up` re-creates; one whose table
     is gone (not in live_tables, lower-case names) becomes 'changed' with no
@@ -106,7 +106,7 @@ def migration_drift(files: list[SqlFile], states: list[FileState],
         recorded = history.parse_object_state(s.attempt.object_state if s.attempt else None)
         reasons, repairs = [], []
         for o in mine:
-            why = object_drift(o.kind, o.name, live.get(o.key), recorded.get(o.key), COLLATION)
+            why = object_drift(o.kind, o.name, live.get(o.key), recorded.get(o.key), collation)
             if why:
                 reasons += why
                 repairs.append(o)
@@ -145,8 +145,8 @@ def object_drift(kind: str, name: str, now_state: str | None,
 
 
 def classify(f: SqlFile, a: history.Attempt | None,
-           live: dict[tuple[str, str], str] | None = None, collation: str = COLLATION
-           ) -> FileState:
+             live: dict[tuple[str, str], str] | None = None, collation: str = COLLATION
+             ) -> FileState:
     """The state of one file from its newest history row (a, None: never run)
     and, for a repeatable file, how its objects stand in the database (live:
     history.live_objects). No server is asked: everything is passed in."""
