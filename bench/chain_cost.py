@@ -6,7 +6,7 @@ import time
 from harness import Figure, q, timed
 from rich.console import Console
 
-from ticketdb import migrate, sample, server
+from ticketdb import migrate, sample, server, what_runs
 from ticketdb.connection import Target, connect
 from ticketdb.sources import ROOT, SqlFile, repeatable_files
 
@@ -27,7 +27,7 @@ def swap_flow_trigger(target: Target, chained: bool) -> None:
         assert "fn_ticket_log_hash" not in body and "log_head =" not in body, "chain still in"
     conn = connect(target)
     try:
-        for st in f.run_statements:
+        for st in what_runs.statements(f):
             q(conn, st.text)
     finally:
         conn.close()

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import pymysql
 from rich.console import Console
 
+from ticketdb import what_runs
 from ticketdb.connection import Target, connect
 from ticketdb.sources import ROOT, repeatable_files
 
@@ -64,7 +65,7 @@ def reapply_triggers(target: Target) -> None:
     try:
         for f in repeatable_files(ROOT):
             if f.trigger_table:
-                for st in f.run_statements:
+                for st in what_runs.statements(f):
                     q(conn, st.text)
     finally:
         conn.close()

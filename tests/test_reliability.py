@@ -11,7 +11,7 @@ import sys
 import pytest
 from support import query
 
-from ticketdb import history, preflight, server, verify
+from ticketdb import history, preflight, server, verify, what_runs
 from ticketdb.connection import Target, connect, from_url
 from ticketdb.sources import ROOT, all_files
 
@@ -34,7 +34,7 @@ def _server_is_mariadb() -> bool:
 DEPLOY = str(ROOT / "deploy.py")
 FILES = all_files()
 MARIADB = _server_is_mariadb()
-RUN = {f.path: f.run_statements_on(MARIADB) for f in FILES}
+RUN = {f.path: what_runs.statements(f, MARIADB) for f in FILES}
 TOTAL = sum(len(RUN[f.path]) for f in FILES)
 # At least 20 kill points spread over the whole deploy, first and last included.
 SPREAD = {1 + round(i * (TOTAL - 1) / 23) for i in range(24)}

@@ -18,8 +18,8 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from ticketdb import history, migrate, scope, verify
-from ticketdb.connection import COLLATION, SQL_MODE, Target
+from ticketdb import deploy_lock, history, scope, state, verify
+from ticketdb.connection import COLLATION, SQL_MODE, Target, open_existing
 from ticketdb.errors import TicketdbError
 from ticketdb.sources import ROOT, SqlFile
 
@@ -33,13 +33,14 @@ class AdoptError(TicketdbError):
 def baseline(target: Target, echo: Echo, root: Path = ROOT, lock_timeout: int = 60) -> int:
     """Record every pending file as applied, if the database matches the files."""
     files = scope.checked_files(root)
-    conn = migrate.open_existing(target)
+    conn = open_existing(target)
     if conn is None:
         raise AdoptError(f"database {target.database} does not exist: nothing to adopt "
                          "(up creates it)")
     lease = None
     try:
-        lease = migrate.acquire_lock(conn, target, lock_timeout, echo, "baseline")
+        lease = deploy_lock.acquire(conn, target, target.database, lock_timeout, echo,
+                                     "baseline")
         differences = verify.schema_differences(target, conn, files)
         later, blocking = split_repeatable(differences, files)
         if blocking:
@@ -48,7 +49,7 @@ def baseline(target: Target, echo: Echo, root: Path = ROOT, lock_timeout: int = 
                 f"{len(blocking)} place(s), nothing was recorded:\n  - "
                 + "\n  - ".join(blocking) + _recreated(later) + session_hint(blocking))
         history.ensure_table(conn, target.database)
-        states = migrate.file_states(conn, target.database, root)
+        states = state.file_states(conn, target.database, root)
         unsure = [f"{s.file.path}: {s.state}" + (f" ({s.note})" if s.note else "")
                   for s in states if s.state in ("failed", "missing")
                   or (s.state == "changed" and s.file.kind == "versioned")]
@@ -149,16 +150,17 @@ def session_hint(blocking: list[str]) -> str:
 
 def repair(target: Target, echo: Echo, root: Path = ROOT, lock_timeout: int = 60) -> int:
     """Mark failed migrations resolved and gone files deleted; returns the count."""
-    conn = migrate.open_existing(target)
+    conn = open_existing(target)
     if conn is None or not history.table_exists(conn, target.database):
         raise AdoptError(f"{target.display()} has no deploy history: nothing to repair")
     lease = None
     try:
-        lease = migrate.acquire_lock(conn, target, lock_timeout, echo, "repair")
+        lease = deploy_lock.acquire(conn, target, target.database, lock_timeout, echo,
+                                     "repair")
         history.ensure_table(conn, target.database)
         history.mark_interrupted(conn, target.database)
         count = 0
-        for s in migrate.file_states(conn, target.database, root):
+        for s in state.file_states(conn, target.database, root):
             a = s.attempt
             if a is None:
                 continue

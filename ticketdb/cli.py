@@ -5,12 +5,16 @@ a checkout): apply, inspect and check the schema and its automation.
     TICKETDB_URL=mysql://USER:PASSWORD@HOST:PORT/DATABASE ticketdb status --json
 
 Where things are: statements are split in ticketdb/splitter.py, the history
-is written in ticketdb/history.py, `up` and `plan` live in ticketdb/migrate.py,
-`verify` in ticketdb/verify.py, `baseline` and `repair` in ticketdb/adopt.py,
-lock waits in ticketdb/locks.py, `--backup` in ticketdb/backup.py, what `up`
-checks on the server first in ticketdb/preflight.py, throwaway servers in
-ticketdb/server.py, the one error type in ticketdb/errors.py. The SQL files are
-found by ticketdb/sources.py (ROOT).
+is written in ticketdb/history.py, `up` and `plan` are put in order in
+ticketdb/migrate.py (each file's state: state.py; why up refuses:
+refusals.py; a file's steps: executor.py, run by live_executor.py, written
+as SQL by script_executor.py), `verify` in ticketdb/verify.py, `baseline`
+and `repair` in ticketdb/adopt.py, table lock waits in ticketdb/locks.py,
+the deploy lock in ticketdb/deploy_lock.py, `--backup` in
+ticketdb/backup.py, what `up` checks on the server first in
+ticketdb/preflight.py, throwaway servers in ticketdb/server.py, the one
+error type in ticketdb/errors.py. The SQL files are found by
+ticketdb/sources.py (ROOT).
 """
 
 from __future__ import annotations
@@ -30,7 +34,18 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from ticketdb import __version__, adopt, connection, jobs, lint, migrate, roles, sample, verify
+from ticketdb import (
+    __version__,
+    adopt,
+    connection,
+    faults,
+    jobs,
+    lint,
+    migrate,
+    roles,
+    sample,
+    verify,
+)
 from ticketdb.connection import ConnectionSettingsError, Target
 from ticketdb.errors import TicketdbError, as_error
 from ticketdb.sources import ROOT, wire
@@ -171,9 +186,7 @@ def plan(obj: Context) -> None:
     """Print what `up` would run as a script for the mysql client: the files'
     statements, and the history rows `up` would write; run nothing."""
     target = obj.target()
-    states, text = migrate.read_plan(target, obj.source_dir)
-    problems = migrate.blocking_problems(states)
-    problems += migrate.missing_problems(states, allow=False, echo=echo)
+    _states, problems, text = migrate.read_plan(target, obj.source_dir, echo)
     for problem in problems:
         err_console.print(f"warning: up would refuse: {problem}", markup=False)
     click.echo(f"-- ticketdb plan for {target.display()}, written by deploy.py plan")
@@ -208,7 +221,7 @@ def up(obj: Context, lock_timeout: int, lock_wait: int, retries: int,
     echo(f"deploying to {target.display()}")
     options = migrate.UpOptions(lock_timeout=lock_timeout, lock_wait=lock_wait, retries=retries,
                                 allow_missing=allow_missing, target=target_version,
-                                backup_dir=backup_dir)
+                                backup_dir=backup_dir, fault=faults.from_environment())
 
     def grant_roles(conn: pymysql.connections.Connection) -> None:
         for line in roles.apply(conn, target.database):

@@ -261,7 +261,7 @@ def connect(target: Target, database: str | None = "", *, autocommit: bool = Tru
     """Open a session set up for ticketdb. database='' means target.database,
     None means no default database. multi_statements: the server splits a text
     holding several statements, as for the mysql client (the deployer's
-    session only: see migrate.run_sql)."""
+    session only: see live_executor.run_sql)."""
     ssl = None
     if target.ssl_ca or target.ssl_cert:
         ssl = {k: v for k, v in
@@ -293,3 +293,22 @@ def reset_session(conn: pymysql.connections.Connection) -> None:
     with conn.cursor() as cur:
         for stmt in SESSION_SETUP:
             cur.execute(stmt)
+
+
+def database_exists(conn: pymysql.connections.Connection, database: str) -> bool:
+    with conn.cursor() as cur:
+        cur.execute("SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s",
+                    (database,))
+        return cur.fetchone()[0] == 1
+
+
+def open_existing(target: Target) -> pymysql.connections.Connection | None:
+    """A connection to the target database, or None when it does not exist yet
+    (what the commands that only read use: they never create it)."""
+    conn = connect(target, database=None)
+    if not database_exists(conn, target.database):
+        conn.close()
+        return None
+    with conn.cursor() as cur:
+        cur.execute(f"USE `{target.database}`")
+    return conn

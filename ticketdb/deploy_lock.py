@@ -20,6 +20,7 @@ send heartbeats) and frees it at its end.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from collections.abc import Callable
@@ -30,6 +31,7 @@ import pymysql
 from pymysql.connections import Connection
 
 from ticketdb.connection import Target, connect
+from ticketdb.errors import DeployError
 
 TABLE = "ticketdb_deploy_lock"
 NAME = "deploy"
@@ -54,7 +56,7 @@ CREATE TABLE IF NOT EXISTS {TABLE} (
 SEED = f"INSERT IGNORE INTO {TABLE} (lock_name) VALUES ('{NAME}')"
 
 
-class LockError(Exception):
+class LockError(DeployError):
     """Another deploy holds the lock and did not let go in time (exit 1)."""
 
 
@@ -225,6 +227,18 @@ def acquire(conn: Connection, target: Target | None, schema: str, timeout: int,
                  f"waiting up to {timeout} s (--lock-timeout)")
             told = True
         time.sleep(min(1.0, max(deadline - time.monotonic(), 0.05)))
+
+
+def lock_name(database: str) -> str:
+    """The GET_LOCK name the deploy lock had before it became a lease row;
+    nothing takes it now. Kept for the tools that list the deployer's SQL
+    (/work/shared/tools/mysql8/mysql_parse_check.py reads it as
+    `migrate.lock_name`)."""
+    name = f"ticketdb.deploy.{database}"
+    if len(name) <= 64:
+        return name
+    digest = hashlib.sha1(database.encode()).hexdigest()[:12]
+    return f"ticketdb.deploy.{database[:64 - 16 - 13]}.{digest}"
 
 
 def plan_sql() -> tuple[list[str], str, str]:

@@ -45,3 +45,8 @@ def as_error(exc: BaseException) -> TicketdbError:
                              else f"server error: {text}")
     return TicketdbError(f"unexpected {type(exc).__name__}: {exc} "
                          "(TICKETDB_DEBUG=1 shows the traceback)")
+
+
+class DeployError(TicketdbError):
+    """`up` could not finish, or refuses to start: the message names the file
+    and statement, or what to do first (exit 1)."""

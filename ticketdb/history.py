@@ -1,5 +1,9 @@
 """The deploy history: one row per attempt to apply one file.
 
+Every statement that writes a history row is built here: `up` runs them with
+parameters (the `start`, `progress`, `finish` … functions), `plan` writes the
+same statements into its script (`render`, with `PLAN_BY` and `PLAN_ID`).
+
 The latest row of a file is its state. A versioned migration writes its
 progress after every statement, in the same transaction as the statement
 when the statement is DML, so an attempt that fails or is killed halfway
@@ -85,6 +89,19 @@ UPGRADES = (
 # Written into every row: the server (cluster node) and session that wrote it.
 WRITER_COLUMNS = "node, connection_id"
 WRITER_SQL = "CONCAT(@@hostname, ':', @@port), CONNECTION_ID()"
+# The columns a new attempt's row is written with (start_row, applied_row).
+START_COLUMNS = ("script, kind, version, description, checksum, state, statements_total, "
+                 f"statements_done, done_checksums, installed_by, started_at, {WRITER_COLUMNS}")
+
+
+class Sql(str):
+    """SQL text that `render` writes as it is, not as a quoted value."""
+
+
+# In a plan: who wrote the row (the history names the plan), and the row the
+# script's own INSERT made.
+PLAN_BY = "CONCAT(CURRENT_USER(), ' (plan)')"
+PLAN_ID = Sql("@ticketdb_history_id")
 
 
 def ensure_table(conn: Connection, schema: str) -> None:
@@ -161,17 +178,23 @@ def last_applied_sql(conn: Connection, schema: str, script: str) -> str | None:
     return row[0] if row else None
 
 
+def start_row(table: str, f: SqlFile, done: list[str], by: str = "CURRENT_USER()"
+              ) -> tuple[str, tuple[object, ...]]:
+    """The INSERT of a 'running' row for a new attempt that starts after
+    `done` (statement checksums), and its parameters."""
+    return (f"INSERT INTO {table} ({START_COLUMNS}) VALUES (%s, %s, %s, %s, %s, 'running', "
+            f"%s, %s, %s, {by}, UTC_TIMESTAMP(3), {WRITER_SQL})",
+            (*_file_values(f), len(f.statements), len(done), " ".join(done)))
+
+
+def _file_values(f: SqlFile) -> tuple[object, ...]:
+    return (f.path, f.kind, f.version, f.description[:200], f.checksum)
+
+
 def start(conn: Connection, schema: str, f: SqlFile, done: list[str]) -> int:
     """Write a 'running' row for a new attempt that starts after `done`."""
     with conn.cursor() as cur:
-        cur.execute(
-            f"INSERT INTO {qualified(schema)} (script, kind, version, description, checksum, "
-            f"state, statements_total, statements_done, done_checksums, installed_by, started_at, "
-            f"{WRITER_COLUMNS}) VALUES (%s, %s, %s, %s, %s, 'running', %s, %s, %s, CURRENT_USER(), "
-            f"UTC_TIMESTAMP(3), {WRITER_SQL})",
-            (f.path, f.kind, f.version, f.description[:200], f.checksum,
-             len(f.statements), len(done), " ".join(done)),
-        )
+        cur.execute(*start_row(qualified(schema), f, done))
         return cur.lastrowid
 
 
@@ -195,6 +218,31 @@ def progress_sql(schema: str | None = None) -> str:
         f"UPDATE {qualified(schema) if schema else TABLE} SET statements_done = %s, "
         f"done_checksums = %s WHERE history_id = %s"
     )
+
+
+def script_finish_row(f: SqlFile) -> tuple[str, tuple[object, ...]]:
+    """A plan's last UPDATE of a versioned file's row: applied, every
+    statement done, the time since its INSERT."""
+    return (f"UPDATE {TABLE} SET state = 'applied', statements_done = %s, done_checksums = %s, "
+            "finished_at = UTC_TIMESTAMP(3), execution_ms = TIMESTAMPDIFF(MICROSECOND, "
+            "started_at, UTC_TIMESTAMP(3)) DIV 1000 WHERE history_id = %s",
+            (len(f.statements), " ".join(f.statement_checksums), PLAN_ID))
+
+
+def script_applied_row(f: SqlFile, object_state: str) -> tuple[str, tuple[object, ...]]:
+    """A plan's one row for a repeatable file, written once the file has run
+    (the mysql client stops at the first error, so no 'running' row could be
+    finished): applied, its text and its objects' state (object_state_sql)."""
+    total = len(f.statements)
+    return (f"INSERT INTO {TABLE} ({START_COLUMNS}, finished_at, execution_ms, applied_sql, "
+            f"object_state) VALUES (%s, %s, %s, %s, %s, 'applied', %s, %s, %s, {PLAN_BY}, "
+            f"UTC_TIMESTAMP(3), {WRITER_SQL}, UTC_TIMESTAMP(3), 0, %s, %s)",
+            (*_file_values(f), total, total, "", f.text, Sql(object_state)))
+
+
+def render(sql: str, params: tuple[object, ...]) -> str:
+    """A statement with its parameters written in, for a script (the plan)."""
+    return sql % tuple(literal(p) for p in params)
 
 
 def finish(conn: Connection, schema: str, history_id: int, state: str, elapsed_ms: int,
@@ -287,17 +335,25 @@ def parse_fields(state: str) -> dict[str, str]:
     return dict(f.split("=", 1) for f in state.split("\t") if "=" in f)
 
 
+def object_state_row(table: str, schema: str, objects: list[tuple[str, str]],
+                     history_id: object) -> tuple[str, tuple[object, ...]]:
+    """The UPDATE that records how these objects stand on a row (schema is
+    SQL: a quoted name, or DATABASE() in a plan)."""
+    return (f"UPDATE {table} SET object_state = {object_state_sql(schema, objects)} "
+            "WHERE history_id = %s", (history_id,))
+
+
 def record_object_state(conn: Connection, schema: str, history_id: int,
                         objects: list[tuple[str, str]]) -> None:
     with conn.cursor() as cur:
         cur.execute("SET SESSION group_concat_max_len = 1048576")
-        cur.execute(f"UPDATE {qualified(schema)} SET object_state = "
-                    f"{object_state_sql(literal(schema), objects)} WHERE history_id = %s",
-                    (history_id,))
+        cur.execute(*object_state_row(qualified(schema), literal(schema), objects, history_id))
 
 
 def literal(value: object) -> str:
     """A value written into SQL text (for the plan, which runs elsewhere)."""
+    if isinstance(value, Sql):
+        return str(value)
     if value is None:
         return "NULL"
     if isinstance(value, int):

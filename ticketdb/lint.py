@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ticketdb import scope
+from ticketdb import scope, what_runs
 from ticketdb.sources import REPEATABLE_DIRS, ROOT, all_files
 
 
@@ -24,8 +24,9 @@ def file_problems(root: Path = ROOT) -> list[str]:
     files = all_files(root)
     problems = scope.problems(files)
     for f in files:
-        if f.missing_drop is not None:
-            problems.append(f"{f.path}: no `{f.missing_drop.text}` before its CREATE: a file "
+        drop = what_runs.missing_drop(f)
+        if drop is not None:
+            problems.append(f"{f.path}: no `{drop.text}` before its CREATE: a file "
                             "runs again whenever it changes, so it starts with its DROP")
     return problems
 

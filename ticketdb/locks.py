@@ -1,4 +1,6 @@
-"""Bounded waits for table locks, so a deploy never freezes production.
+"""Table locks: bounded waits, so a deploy never freezes production, and the
+tables a migration's own LOCK TABLES names. (The deploy lock, one deployer
+at a time, is `deploy_lock.py`.)
 
 DDL and LOCK TABLES wait for a table's metadata lock while any transaction
 that touched the table is open, and every later query on that table queues
@@ -10,6 +12,7 @@ retry it gives up and names the session that holds the lock.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 
@@ -17,7 +20,11 @@ import pymysql
 from pymysql.connections import Connection
 from pymysql.cursors import Cursor
 
+from ticketdb.sources import SqlFile, plain
+
 LOCK_WAIT_TIMEOUT = 1205
+# LOCK TABLES (group 1 empty) or UNLOCK TABLES (group 1 "UN")
+LOCK_TABLES = re.compile(r"^(UN)?LOCK\s+TABLES?\b", re.IGNORECASE)
 
 
 def bound_lock_waits(conn: Connection, seconds: int) -> None:
@@ -77,3 +84,18 @@ def describe_holders(conn: Connection) -> str:
         + (f", idle {idle} s" if command == "Sleep" else "") + ")"
         for tid, user, host, age, command, idle in rows
     )
+
+
+def locked_tables(f: SqlFile) -> list[str]:
+    """The tables a migration's own LOCK TABLES names (aliases left out)."""
+    names: list[str] = []
+    for st in f.statements:
+        text = plain(st.text)
+        if LOCK_TABLES.match(text) and not text.upper().startswith("UN"):
+            body = re.sub(r"^LOCK\s+TABLES?\s+", "", text, flags=re.IGNORECASE)
+            body = re.sub(r"\s*--.*$", "", body)
+            for part in body.rstrip(";").split(","):
+                name = part.strip().split()[0].strip("`")
+                if name and name not in names:
+                    names.append(name)
+    return names

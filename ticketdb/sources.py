@@ -1,4 +1,5 @@
-"""The SQL files of the project, in the order `up` applies them.
+"""The SQL files of the project, in the order `up` applies them: the text as
+written (what the deployer adds around it is in `what_runs.py`).
 
 Versioned migrations live in `sql/` as `V001__short_description.sql` and are
 applied once, in version order. Repeatable objects (views, routines, triggers,
@@ -28,13 +29,13 @@ ROOT = _PACKAGE if (_PACKAGE / "sql").is_dir() else _PACKAGE.parent
 # by procedures, triggers and events call routines.
 REPEATABLE_DIRS = ("views", "functions", "procedures", "triggers", "events")
 _VERSIONED = re.compile(r"^V(\d{3,})__([a-z0-9_]+)\.sql$")
-_CREATE_TRIGGER = re.compile(
+CREATE_TRIGGER = re.compile(
     r"^CREATE\s+(?:DEFINER\s*=\s*\S+\s+)?TRIGGER\s+(?:IF\s+NOT\s+EXISTS\s+)?\S+\s+"
     r"(?:BEFORE|AFTER)\s+(?:INSERT|UPDATE|DELETE)\s+ON\s+`?(\w+)`?",
     re.IGNORECASE,
 )
 # CREATE [OR REPLACE] [ALGORITHM=…] [DEFINER=…] [SQL SECURITY …] <kind> [IF NOT EXISTS] name
-_CREATE_OBJECT = re.compile(
+CREATE_OBJECT = re.compile(
     r"^CREATE\s+(OR\s+REPLACE\s+)?(?:ALGORITHM\s*=\s*\w+\s+)?(?:DEFINER\s*=\s*\S+\s+)?"
     r"(?:SQL\s+SECURITY\s+\w+\s+)?(PROCEDURE|FUNCTION|TRIGGER|EVENT|VIEW)\s+"
     r"(?:IF\s+NOT\s+EXISTS\s+)?(`[^`]+`|\w+)",
@@ -42,7 +43,7 @@ _CREATE_OBJECT = re.compile(
 )
 _CREATE_TABLE = re.compile(r"^CREATE\s+(?:TEMPORARY\s+)?TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?"
                            r"(`[^`]+`|\w+)", re.IGNORECASE)
-_DROP_OBJECT = re.compile(
+DROP_OBJECT = re.compile(
     r"^DROP\s+(PROCEDURE|FUNCTION|TRIGGER|EVENT|VIEW)\s+IF\s+EXISTS\s+(`[^`]+`|\w+)",
     re.IGNORECASE,
 )
@@ -97,7 +98,7 @@ class SqlFile:
     def trigger_table(self) -> str | None:
         """The table a trigger file's CREATE TRIGGER is on, else None."""
         for st in self.statements:
-            m = _CREATE_TRIGGER.match(plain(st.text))
+            m = CREATE_TRIGGER.match(plain(st.text))
             if m:
                 return m.group(1)
         return None
@@ -108,7 +109,7 @@ class SqlFile:
         creates, kind in lower case: what `up` watches for changes made by hand."""
         found = []
         for st in self.statements:
-            m = _CREATE_OBJECT.match(plain(st.text))
+            m = CREATE_OBJECT.match(plain(st.text))
             if m:
                 found.append((m.group(2).lower(), m.group(3).strip("`")))
         return found
@@ -122,75 +123,6 @@ class SqlFile:
             if m and "TEMPORARY" not in m.group(0).upper():
                 found.append(m.group(1).strip("`"))
         return found
-
-    @cached_property
-    def missing_drop(self) -> Statement | None:
-        """For a repeatable file whose CREATE is not preceded by its own
-        `DROP <kind> IF EXISTS <name>` (and is no CREATE OR REPLACE): that DROP,
-        to run just before the CREATE. Without it the file's second change
-        would fail with "already exists" (1304, 1359)."""
-        if self.kind != "repeatable":
-            return None
-        for idx, st in enumerate(self.statements):
-            m = _CREATE_OBJECT.match(plain(st.text))
-            if not m:
-                continue
-            if m.group(1):  # OR REPLACE
-                return None
-            kind, name = m.group(2).upper(), m.group(3)
-            for earlier in self.statements[:idx]:
-                d = _DROP_OBJECT.match(plain(earlier.text))
-                if d and d.group(1).upper() == kind and (
-                        d.group(2).strip("`").lower() == name.strip("`").lower()):
-                    return None
-            return Statement(f"DROP {kind} IF EXISTS {name}", 0, 0)
-        return None
-
-    @cached_property
-    def run_statements(self) -> list[Statement]:
-        """What `up` runs for this file. A trigger is swapped inside
-        LOCK TABLES <table> WRITE ... UNLOCK TABLES: a write to the table waits
-        for the swap and never runs between DROP TRIGGER and CREATE TRIGGER.
-        A missing DROP … IF EXISTS goes in before the CREATE (inside the lock).
-        The added statements have number 0. A migration runs as written: one
-        that creates a trigger takes its own locks (V025 does)."""
-        body = list(self.statements)
-        if self.missing_drop is not None:
-            create = next(i for i, st in enumerate(body) if _CREATE_OBJECT.match(plain(st.text)))
-            body.insert(create, self.missing_drop)
-        if self.trigger_table is None or self.kind != "repeatable":
-            return body
-        return [
-            Statement(f"LOCK TABLES `{self.trigger_table}` WRITE", 0, 0),
-            *body,
-            Statement("UNLOCK TABLES", 0, 0),
-        ]
-
-    def run_statements_on(self, mariadb: bool) -> list[Statement]:
-        """What `up` runs for this file on this server. On MariaDB a trigger's
-        `DROP TRIGGER IF EXISTS t` + `CREATE TRIGGER t` is sent as one
-        `CREATE OR REPLACE TRIGGER t` (atomic: no moment without the trigger,
-        and no LOCK TABLES, which is local to one node on Galera and froze the
-        cluster); the file stays in the common dialect. On MySQL (no CREATE OR
-        REPLACE TRIGGER) it is the LOCK TABLES swap of `run_statements`. A
-        CREATE hidden in executable comments (a dump) keeps the swap."""
-        if not mariadb or self.trigger_table is None or self.kind != "repeatable":
-            return self.run_statements
-        create = next((st for st in self.statements if _CREATE_TRIGGER.match(plain(st.text))), None)
-        if create is None or not re.match(r"\s*CREATE\s+TRIGGER\b", create.text, re.IGNORECASE):
-            return self.run_statements
-        name = _CREATE_OBJECT.match(plain(create.text)).group(3).strip("`").lower()
-        out = []
-        for st in self.statements:
-            d = _DROP_OBJECT.match(plain(st.text))
-            if d and d.group(1).upper() == "TRIGGER" and d.group(2).strip("`").lower() == name:
-                continue  # replaced by the CREATE OR REPLACE below
-            if st is create:
-                text = re.sub(r"^(\s*)CREATE\s+TRIGGER\b", r"\1CREATE OR REPLACE TRIGGER",
-                              st.text, count=1, flags=re.IGNORECASE)
-                st = Statement(text, st.number, st.line)
-            out.append(st)
-        return out
 
 
 def _read(path: Path) -> str:

@@ -17,9 +17,10 @@ from pathlib import Path
 import pymysql
 from pymysql.connections import Connection
 
-from ticketdb import deploy_lock, history, migrate, preflight, scope
-from ticketdb.connection import COLLATION, Target, connect, reset_session
+from ticketdb import deploy_lock, history, preflight, scope, state, what_runs
+from ticketdb.connection import COLLATION, Target, connect, open_existing, reset_session
 from ticketdb.errors import TicketdbError
+from ticketdb.live_executor import run_sql
 from ticketdb.sources import ROOT, SqlFile
 
 Snapshot = dict[str, dict[tuple, tuple]]
@@ -241,13 +242,13 @@ def build_reference(conn: Connection, schema: str, files: list[SqlFile]) -> None
         cur.execute(f"CREATE DATABASE `{schema}` DEFAULT CHARACTER SET utf8mb4 COLLATE {COLLATION}")
         cur.execute(f"USE `{schema}`")
         for f in files:
-            for st in f.run_statements:
-                migrate.run_sql(cur, st.text)
+            for st in what_runs.statements(f):
+                run_sql(cur, st.text)
             reset_session(conn)
 
 
 def history_problems(conn: Connection, schema: str, root: Path) -> Iterable[str]:
-    for s in migrate.file_states(conn, schema, root):
+    for s in state.file_states(conn, schema, root):
         if s.state != "applied":
             yield f"file {s.file.path}: {s.state}{' (' + s.note + ')' if s.note else ''}"
 
@@ -277,7 +278,7 @@ _SCRATCH = re.compile(r"^_verify_[0-9a-f]{8}$")
 def verify(target: Target, root: Path = ROOT) -> list[str]:
     """Differences between the live database and the files; [] when none."""
     files = scope.checked_files(root)  # before anything runs
-    live_conn = migrate.open_existing(target)
+    live_conn = open_existing(target)
     if live_conn is None:
         raise TicketdbError(f"database {target.database} does not exist (run up)", exit_code=2)
     try:
