@@ -1,6 +1,11 @@
 """Fixtures: one throwaway server per test session (see ticketdb/server.py for
 how it is chosen), a freshly deployed database per test module, and a fresh one
-per test where a test needs the whole database to itself."""
+per test where a test needs the whole database to itself.
+
+The suite is in tiers, one folder each (tests/unit, deployer, schema,
+reliability, cache, cluster); every test is marked with its folder's name.
+A test in tests/unit that asks for a server is an error, so the unit tier
+stays runnable on a machine with no server at all."""
 
 from __future__ import annotations
 
@@ -15,6 +20,26 @@ import pytest
 from ticketdb import migrate, server
 from ticketdb.connection import Target, connect
 from ticketdb.sources import REPEATABLE_DIRS, ROOT
+
+TIERS = ("unit", "deployer", "schema", "reliability", "cache", "cluster")
+TESTS = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark each test with its tier; refuse a unit test that needs a server."""
+    needs_server = []
+    for item in items:
+        parts = Path(item.path).resolve().relative_to(TESTS).parts
+        tier = parts[0] if len(parts) > 1 else None
+        if tier not in TIERS:
+            raise pytest.UsageError(f"{item.nodeid}: a test belongs in one tier's folder, "
+                                    f"tests/<tier>/ for a tier in {', '.join(TIERS)}")
+        item.add_marker(tier)
+        if tier == "unit" and "mysql_server" in item.fixturenames:
+            needs_server.append(item.nodeid)
+    if needs_server:
+        raise pytest.UsageError("tests/unit needs no server, but these ask for one "
+                                "(move them to another tier): " + ", ".join(needs_server))
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,7 @@ from support import (
     ticket,
     utcnow,
 )
-from test_deploy import run
+from support.deploy import run
 
 from ticketdb import migrate
 from ticketdb.connection import connect

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 from support import agent, bind_login, call, execute, expect_error, log, one, query, ticket
-from test_deploy import run
+from support.deploy import run
 
 from ticketdb.connection import connect
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 from support import execute, one, query
-from test_deploy import run, server_setting
+from support.deploy import run, server_setting
 
 from ticketdb import deploy_lock, history, preflight, server, verify
 from ticketdb.connection import Target, connect

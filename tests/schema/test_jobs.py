@@ -20,7 +20,7 @@ from support import (
     role_logins,
     ticket,
 )
-from test_deploy import run
+from support.deploy import run
 
 from ticketdb import roles
 from ticketdb.connection import connect

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 from support import agent, execute, expect_error, log, one, query, ticket
-from test_deploy import DEPLOY, FILES, history_rows, mysql_client, run, status_of
+from support.deploy import DEPLOY, FILES, history_rows, mysql_client, run, status_of
 
 from ticketdb import history
 from ticketdb.connection import connect

@@ -6,54 +6,24 @@ import json
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 
 import pymysql
 import pytest
 from support import Background, execute, one, query, role_logins
+from support.deploy import (
+    DEPLOY,
+    FILES,
+    edit,
+    history_rows,
+    mysql_client,
+    run,
+    server_setting,
+    status_of,
+)
 
 from ticketdb import deploy_lock, history, preflight, verify
 from ticketdb.connection import Target, connect
 from ticketdb.sources import ROOT, all_files
-
-DEPLOY = str(ROOT / "deploy.py")
-FILES = len(all_files())
-
-
-def run(target: Target | None, *args: str, source: Path | None = None,
-        env: dict | None = None, timeout: int = 120) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, DEPLOY]
-    if target is not None:
-        cmd += ["--url", target.url()]
-    if source is not None:
-        cmd += ["--source-dir", str(source)]
-    return subprocess.run([*cmd, *args], capture_output=True, text=True, timeout=timeout,
-                          env=env, check=False)
-
-
-def history_rows(target: Target) -> int:
-    conn = connect(target)
-    try:
-        return one(conn, f"SELECT COUNT(*) FROM {history.TABLE}")
-    finally:
-        conn.close()
-
-
-def status_of(target: Target, source: Path | None = None) -> dict[str, dict]:
-    """`status --json`, keyed by file."""
-    result = run(target, "status", "--json", source=source)
-    assert result.returncode == 0, result.stderr
-    return {f["file"]: f for f in json.loads(result.stdout)["files"]}
-
-
-def edit(source: Path, name: str, old: str, new: str) -> None:
-    """Change one file of a source copy, as a developer would."""
-    path = source / name
-    text = path.read_text()
-    assert old in text, (name, old)
-    path.write_text(text.replace(old, new))
 
 
 def test_fresh_up_then_a_second_up_does_nothing(empty_db):
@@ -84,14 +54,6 @@ def test_plan_runs_nothing(empty_db):
                          "WHERE SCHEMA_NAME = %s", (empty_db.database,)) == 0
     finally:
         conn.close()
-
-
-def mysql_client(srv, *args: str) -> list[str]:
-    """The real `mysql` client as a DBA runs it against the test server (with
-    root's password from the server's client.cnf, or inside its container)."""
-    if srv.kind == "url":
-        pytest.skip("the mysql client is run against the session's own server only")
-    return [*srv.client_command(), *args]
 
 
 def test_plan_output_pipes_into_the_mysql_client(empty_db, mysql_server):
@@ -343,18 +305,6 @@ def test_verify_could_not_check(empty_db):
     result = run(empty_db, "verify")
     assert result.returncode == 2
     assert "could not check" in result.stderr
-
-
-@contextmanager
-def server_setting(target: Target, name: str, value: str, normal: str) -> Iterator[None]:
-    """SET GLOBAL name for the duration of a block, then back to normal."""
-    admin = connect(target, database=None)
-    try:
-        execute(admin, f"SET GLOBAL {name} = {value}")
-        yield
-    finally:
-        execute(admin, f"SET GLOBAL {name} = {normal}")
-        admin.close()
 
 
 def test_up_refuses_a_read_only_server(fresh_db):

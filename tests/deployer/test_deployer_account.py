@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 from support import execute, query
-from test_deploy import edit, run
+from support.deploy import edit, run
 
 from ticketdb.connection import Target, connect
 

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 from support import Background, execute, one, query
-from test_deploy import history_rows, mysql_client, run, server_setting, status_of
+from support.deploy import history_rows, mysql_client, run, server_setting, status_of
 
 from ticketdb import migrate, roles
 from ticketdb.connection import Target, connect

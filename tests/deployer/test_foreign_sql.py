@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 from support import execute, one, query
-from test_deploy import run
+from support.deploy import run
 
 from ticketdb import deploy_lock, history, sample
 from ticketdb.connection import connect

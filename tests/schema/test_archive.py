@@ -25,8 +25,8 @@ from support import (
     state,
     utcnow,
 )
-from test_deploy import run
-from test_stress import replay
+from support.deploy import run
+from support.replay import replay
 
 from ticketdb.connection import connect
 

@@ -16,8 +16,8 @@ from datetime import timedelta
 import pymysql
 import pytest
 import redis
-from cache_support import start_binlog_server, wait_equal, worker_process
 from support import agent, bind_login, customer, execute, one, query, ticket
+from support.cache import start_binlog_server, wait_equal, worker_process
 
 from ticketdb import migrate
 from ticketdb.cache import keys

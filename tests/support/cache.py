@@ -18,7 +18,7 @@ from ticketdb.cache import keys, source
 from ticketdb.cache.worker import Worker
 from ticketdb.connection import Target, connect
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BINLOG_ARGS = ["--binlog-row-image=FULL", "--binlog-row-metadata=FULL", "--gtid-strict-mode=ON"]
 
 

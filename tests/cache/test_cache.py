@@ -18,7 +18,8 @@ from datetime import timedelta
 import pymysql
 import pytest
 import redis
-from cache_support import (
+from support import agent, bind_login, call, customer, execute, log, one, query, ticket
+from support.cache import (
     ROOT,
     ThreadWorker,
     cached,
@@ -26,7 +27,6 @@ from cache_support import (
     wait_equal,
     worker_process,
 )
-from support import agent, bind_login, call, customer, execute, log, one, query, ticket
 
 from ticketdb import migrate
 from ticketdb.cache import keys, reader, scripts

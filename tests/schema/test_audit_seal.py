@@ -22,7 +22,7 @@ from support import (
     ticket,
     utcnow,
 )
-from test_deploy import run
+from support.deploy import run
 
 from ticketdb.connection import connect
 

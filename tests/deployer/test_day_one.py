@@ -17,7 +17,7 @@ import time
 from dataclasses import replace
 
 from support import execute, one
-from test_deploy import DEPLOY, FILES, history_rows, mysql_client, run
+from support.deploy import DEPLOY, FILES, history_rows, mysql_client, run
 
 from ticketdb import history
 from ticketdb.connection import SQL_MODE, connect

@@ -10,7 +10,7 @@ import shutil
 import subprocess
 
 from support import agent, execute, expect_error, log, one, ticket
-from test_deploy import mysql_client, run, status_of
+from support.deploy import mysql_client, run, status_of
 
 from ticketdb.connection import connect
 
