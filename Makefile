@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 TICKETS ?= 1000000
 
-.PHONY: venv demo test lint bench stress clean
+.PHONY: venv demo test test-unit test-fast lint bench stress clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,14 @@ lint: venv
 ## test: lint, then the whole suite against a throwaway server
 test: lint
 	$(PY) -m pytest
+
+## test-unit: the unit tier, no server needed (seconds)
+test-unit: venv
+	$(PY) -m pytest tests/unit
+
+## test-fast: every tier but the tests marked slow (the inner loop)
+test-fast: venv
+	$(PY) -m pytest -m "not slow"
 
 ## bench: the benchmarks of bench/README.md (TICKETS=... to change the dataset)
 bench: venv

@@ -46,5 +46,5 @@ def p7_alerts(target: Target, repeat: int) -> Figure:
                        f"{backlog} → {grown}",
                  "the same run before it grew", after, before, goal="≤ 1.3×")
     fig.passed = fig.ratio <= 1.3
-    fig.notes.append("tests/test_integrity.py shows a pass blocks no move and no new ticket")
+    fig.notes.append("tests/schema/test_integrity.py shows a pass blocks no move and no new ticket")
     return fig

@@ -1,4 +1,4 @@
-"""Fault injection for tests/test_reliability.py and tests/test_day_one.py.
+"""Fault injection for tests/reliability/test_reliability.py and tests/deployer/test_day_one.py.
 
 The command line builds a `Fault` from the TICKETDB_FAULT environment
 variable and gives it to `up` (UpOptions.fault); the live executor calls it
