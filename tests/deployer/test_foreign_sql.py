@@ -112,6 +112,7 @@ def _schemas(target) -> set[str]:
         c.close()
 
 
+@pytest.mark.slow
 def test_files_that_reach_for_another_database_are_refused_before_anything_runs(
         empty_db, source):
     other = f"t_other_{secrets.token_hex(3)}"

@@ -99,6 +99,7 @@ def test_the_kill_points_cover_the_deploy():
     assert len(KILL_POINTS) >= 20 and KILL_POINTS[0] == 1 and KILL_POINTS[-1] == TOTAL
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("k", KILL_POINTS)
 def test_sigkill_after_statement_k_then_up_recovers(empty_db, k):
     killed = up(empty_db, fault=f"kill:{k}")
@@ -141,6 +142,7 @@ def first_position(predicate) -> int:
     raise AssertionError("no such statement")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("point", ["migration", "trigger swap"])
 def test_the_server_dies_mid_deploy_then_up_recovers(own_server, point):
     if point == "migration":

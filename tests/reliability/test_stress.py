@@ -17,6 +17,7 @@ from collections import Counter, defaultdict
 from datetime import timedelta
 
 import pymysql
+import pytest
 from support import agent, customer, execute, query, ticket
 from support.replay import PRIORITY_RANK, replay
 
@@ -155,6 +156,7 @@ def automation(target, tally: Tally, stop: threading.Event) -> None:
         conn.close()
 
 
+@pytest.mark.slow
 def test_sixteen_connections_keep_every_invariant(fresh_db, fresh_conn, capsys):
     c = fresh_conn
     agents = [agent(c) for _ in range(12)]

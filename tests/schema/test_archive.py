@@ -221,6 +221,7 @@ def test_the_event_keeps_the_live_months_the_settings_say(fresh_conn, scheduler_
     assert one(c, "SELECT MIN(action_time) FROM ticket_logs") >= oldest_live
 
 
+@pytest.mark.slow
 def test_a_server_killed_mid_archive_loses_and_duplicates_nothing(own_server):
     target = own_server.target.with_database("ticketdb")
     deployed = run(target, "up")

@@ -64,6 +64,7 @@ def test_defaults_are_utc_whatever_the_session_time_zone(db, zone):
         c.close()
 
 
+@pytest.mark.slow
 def test_escalation_of_700000_tickets_in_one_call(fresh_db, fresh_conn, scheduler_off):
     """The old pass collected into a MEMORY table capped by max_heap_table_size
     (16 MiB by default) and died with error 1114 between 400k and 600k."""
