@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pymysql
 import pytest
+from support.databases import drop_database, new_database
 
-from ticketdb import migrate, server
+from ticketdb import server
 from ticketdb.connection import Target, connect
 from ticketdb.sources import REPEATABLE_DIRS, ROOT
 
@@ -49,35 +50,21 @@ def mysql_server() -> Iterator[server.ThrowawayServer]:
     srv.stop()
 
 
-def _new_database(srv: server.ThrowawayServer, label: str) -> Target:
-    name = f"t_{label[:30]}_{secrets.token_hex(3)}".lower()
-    target = srv.target.with_database("".join(c if c.isalnum() else "_" for c in name))
-    migrate.up(target, echo=lambda _line: None)
-    return target
-
-
-def _drop(target: Target) -> None:
-    conn = connect(target, database=None)
-    with conn.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS `{target.database}`")
-    conn.close()
-
-
 @pytest.fixture(scope="module")
 def db(mysql_server: server.ThrowawayServer, request: pytest.FixtureRequest) -> Iterator[Target]:
     """A deployed database shared by the tests of one module."""
-    target = _new_database(mysql_server, request.module.__name__.rsplit(".", 1)[-1])
+    target = new_database(mysql_server, request.module.__name__.rsplit(".", 1)[-1])
     yield target
-    _drop(target)
+    drop_database(target)
 
 
 @pytest.fixture
 def fresh_db(mysql_server: server.ThrowawayServer,
              request: pytest.FixtureRequest) -> Iterator[Target]:
     """A deployed database for one test alone."""
-    target = _new_database(mysql_server, request.node.name)
+    target = new_database(mysql_server, request.node.name)
     yield target
-    _drop(target)
+    drop_database(target)
 
 
 @pytest.fixture
@@ -85,7 +72,7 @@ def empty_db(mysql_server: server.ThrowawayServer) -> Iterator[Target]:
     """A database name that does not exist yet."""
     target = mysql_server.target.with_database(f"t_empty_{secrets.token_hex(4)}")
     yield target
-    _drop(target)
+    drop_database(target)
 
 
 @pytest.fixture

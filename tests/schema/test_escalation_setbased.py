@@ -29,6 +29,7 @@ from support import (
     state,
     ticket,
 )
+from support.databases import drop_database, new_database
 
 from ticketdb.connection import Target, connect, fetch_dicts
 
@@ -41,10 +42,9 @@ NODE = "CRC32(CONCAT(@@hostname, ':', @@port))"
 def db(mysql_server) -> Iterator[Target]:
     """The module's database, under a short name: the roles are named after
     it and a role name has at most 32 characters."""
-    from conftest import _drop, _new_database
-    target = _new_database(mysql_server, "esc")
+    target = new_database(mysql_server, "esc")
     yield target
-    _drop(target)
+    drop_database(target)
 
 
 @pytest.fixture(scope="module")
