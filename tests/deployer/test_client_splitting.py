@@ -5,10 +5,10 @@ The goldens that need no server are in tests/unit/test_splitter.py."""
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 
 import pytest
+from support.deploy import mariadb_dump, mysql_client
 
 from ticketdb.connection import connect
 from ticketdb.splitter import split
@@ -65,7 +65,7 @@ COMPOUND_CASES = {
 
 
 def _client_statements(srv, database: str, sql: str) -> list[str]:
-    done = subprocess.run([*srv.client_command(), "-vv", "--force", database],
+    done = subprocess.run(mysql_client(srv, "-vv", "--force", database),
                           input=sql.encode(), capture_output=True, check=False)
     out = done.stdout.decode()  # bytes: a CR stays a CR
     return [m.strip() for m in re.findall(r"^-{14}\n(.*?)\n-{14}$", out,
@@ -74,8 +74,6 @@ def _client_statements(srv, database: str, sql: str) -> list[str]:
 
 def _client_database(srv, target, *setup: str) -> None:
     """Create the database the client's statements go to."""
-    if srv.kind == "url":
-        pytest.skip("the mysql client runs against the session's own server only")
     admin = connect(target, database=None)
     with admin.cursor() as cur:
         cur.execute(f"CREATE DATABASE `{target.database}`")
@@ -111,18 +109,14 @@ def test_a_real_mariadb_dump_splits_where_the_client_splits(mysql_server, fresh_
     """A dump of a deployed database with data, routines, triggers and events,
     made by the real mariadb-dump/mysqldump: sandbox line, /*!40101 … */
     settings, DELIMITER ;; and triggers in /*!50003 CREATE*/ form."""
-    dump_tool = shutil.which("mariadb-dump") or shutil.which("mysqldump")
-    if mysql_server.kind != "local" or not dump_tool:
-        pytest.skip("needs a local server and mariadb-dump or mysqldump")
+    dump_command = mariadb_dump(mysql_server, fresh_db.database)
     seed = connect(fresh_db)
     with seed.cursor() as cur:
         cur.execute("INSERT INTO customers (name, email) VALUES ('Ann; O''Neil', 'a@example.com')")
         cur.execute("INSERT INTO service_tickets (customer_id, subject) "
                     "VALUES (LAST_INSERT_ID(), 'it''s /* not */ a comment -- really')")
     seed.close()
-    cnf = mysql_server.workdir / "client.cnf"
-    dump = subprocess.run([dump_tool, f"--defaults-file={cnf}", "--routines", "--triggers",
-                           "--events", fresh_db.database], capture_output=True, check=True).stdout
+    dump = subprocess.run(dump_command, capture_output=True, check=True).stdout
     sql = dump.decode()
     assert "/*!50003 CREATE*/" in sql and "DELIMITER ;;" in sql
     _client_database(mysql_server, empty_db)

@@ -7,12 +7,11 @@ reach for another database, and verify's scratch database."""
 from __future__ import annotations
 
 import secrets
-import shutil
 import subprocess
 
 import pytest
 from support import execute, one, query
-from support.deploy import run
+from support.deploy import mariadb_dump, mysql_client, run
 
 from ticketdb import deploy_lock, history, sample
 from ticketdb.connection import connect
@@ -181,16 +180,12 @@ def test_verify_drops_the_scratch_database_of_a_killed_run_and_no_live_one(fresh
 def test_a_mariadb_dump_deploys_as_a_migration(mysql_server, fresh_db, empty_db, tmp_path):
     """What a DBA does with an existing database: dump it (the real
     mariadb-dump/mysqldump) and make the dump migration V001."""
-    dump_tool = shutil.which("mariadb-dump") or shutil.which("mysqldump")
-    if mysql_server.kind != "local" or not dump_tool:
-        pytest.skip("needs a local server and mariadb-dump or mysqldump")
+    dump_command = mariadb_dump(mysql_server,
+                                f"--ignore-table={fresh_db.database}.{history.TABLE}",
+                                f"--ignore-table={fresh_db.database}.{deploy_lock.TABLE}",
+                                fresh_db.database)
     sample.load(fresh_db, 50, seed=3)
-    cnf = mysql_server.workdir / "client.cnf"
-    dump = subprocess.run(
-        [dump_tool, f"--defaults-file={cnf}", "--routines", "--triggers", "--events",
-         f"--ignore-table={fresh_db.database}.{history.TABLE}",
-         f"--ignore-table={fresh_db.database}.{deploy_lock.TABLE}", fresh_db.database],
-        capture_output=True, check=True).stdout
+    dump = subprocess.run(dump_command, capture_output=True, check=True).stdout
     (tmp_path / "sql").mkdir()
     (tmp_path / "sql" / "V001__restore.sql").write_bytes(dump)
     done = run(empty_db, "up", source=tmp_path)
@@ -223,15 +218,14 @@ def test_comments_in_bodies_follow_one_rule_for_up_plan_and_verify(mysql_server,
                                                                    empty_db, fresh_db):
     """Comments are not sent (the client's default): `up`, `plan | mysql` and
     verify's reference create the same body."""
-    if mysql_server.kind == "url":
-        pytest.skip("the mysql client runs against the session's own server only")
+    client = mysql_client(mysql_server, empty_db.database)
     _write(source, "procedures/sp_zz_commented.sql", COMMENTED)
     assert run(fresh_db, "up", source=source).returncode == 0
     script = run(empty_db, "plan", source=source).stdout
     admin = connect(empty_db, database=None)
     execute(admin, f"CREATE DATABASE `{empty_db.database}`")
     admin.close()
-    piped = subprocess.run([*mysql_server.client_command(), empty_db.database],
+    piped = subprocess.run(client,
                            input=script.encode(), capture_output=True, check=False)
     assert piped.returncode == 0, piped.stderr
     bodies = []

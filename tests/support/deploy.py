@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -60,6 +61,16 @@ def mysql_client(srv, *args: str) -> list[str]:
     if srv.kind == "url":
         pytest.skip("the mysql client is run against the session's own server only")
     return [*srv.client_command(), *args]
+
+
+def mariadb_dump(srv, *args: str) -> list[str]:
+    """The real mariadb-dump (or mysqldump) with the routines, triggers and
+    events, logged in with root's client.cnf: a local server only."""
+    tool = shutil.which("mariadb-dump") or shutil.which("mysqldump")
+    if srv.kind != "local" or not tool:
+        pytest.skip("needs a local server and mariadb-dump or mysqldump")
+    return [tool, f"--defaults-file={srv.workdir / 'client.cnf'}", "--routines", "--triggers",
+            "--events", *args]
 
 
 @contextmanager
