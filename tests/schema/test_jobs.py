@@ -50,6 +50,26 @@ def runs(conn, job: str) -> list[dict]:
         return list(cur.fetchall())
 
 
+def job_state(conn, job: str) -> str:
+    """What a failed wait for a job shows: its runs, its lease, its event and
+    the server's sessions (a flaky wait explains itself in CI's output)."""
+    with conn.cursor(pymysql.cursors.DictCursor) as cur:
+        cur.execute("SELECT * FROM ticketdb_job_leases WHERE job = %s", (job,))
+        lease = cur.fetchall()
+        cur.execute("SELECT event_name, status, interval_value, interval_field, starts, "
+                    "last_executed, time_zone, sql_mode FROM information_schema.events "
+                    "WHERE event_schema = DATABASE() AND event_name = %s", (f"ev_{job}",))
+        event = cur.fetchall()
+        cur.execute("SELECT id, user, db, command, time, state, LEFT(info, 80) AS info "
+                    "FROM information_schema.processlist WHERE id <> CONNECTION_ID()")
+        sessions = cur.fetchall()
+        cur.execute("SELECT UTC_TIMESTAMP(6) AS now, @@global.event_scheduler AS scheduler, "
+                    "@@global.read_only AS read_only")
+        server = cur.fetchall()
+    return "\n".join([f"runs: {runs(conn, job)}", f"lease: {lease}", f"event: {event}",
+                      f"server: {server}", f"sessions: {sessions}"])
+
+
 def test_every_event_is_one_call_of_the_job_runner(conn):
     events = query(conn, "SELECT EVENT_NAME, EVENT_DEFINITION FROM information_schema.EVENTS "
                          "WHERE EVENT_SCHEMA = DATABASE()")
@@ -350,7 +370,8 @@ def test_a_run_whose_session_died_is_marked_interrupted(fresh_db, fresh_conn):
     assert [r["outcome"] for r in mine] == ["running"]
     every_second(c, "ev_escalate_priorities")
     assert wait_for(c, "SELECT COUNT(*) FROM ticketdb_job_runs WHERE job = 'escalate_priorities' "
-                       "AND outcome = 'succeeded' AND rows_affected = 1", 30)
+                       "AND outcome = 'succeeded' AND rows_affected = 1", 60), \
+        job_state(c, "escalate_priorities")
     execute(c, "ALTER EVENT ev_escalate_priorities ON SCHEDULE EVERY 10 MINUTE "
                "STARTS '2026-01-01 00:00:00'")
     first = next(r for r in runs(c, "escalate_priorities") if r["holder"] == name)
