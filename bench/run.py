@@ -18,7 +18,7 @@ from pathlib import Path
 
 from chain_cost import chain_cost
 from harness import Figure, console, q
-from p1_escalation import p1_escalation
+from p1_escalation import p1_escalation, p1_wide
 from p2_overdue import p2_overdue
 from p3_single_action import p3_single_action
 from p4_claims import p4_claims
@@ -45,6 +45,8 @@ def main() -> int:
                         help="run P8 (the splitter, no server) alone")
     parser.add_argument("--archive-rows", type=int, default=5_000_000,
                         help="log rows P9 archives (its own database)")
+    parser.add_argument("--wide", type=int, default=700_000,
+                        help="tickets P1w makes eligible at once (at most 70%% of --tickets)")
     parser.add_argument("--quick", action="store_true",
                         help="a size to iterate with: 20,000 tickets, 200,000 archive rows, "
                              "3 repetitions (every step well under 10 minutes)")
@@ -53,6 +55,7 @@ def main() -> int:
     args = parser.parse_args()
     if args.quick:
         args.tickets, args.archive_rows, args.repeat = 20_000, 200_000, 3
+    args.wide = min(args.wide, args.tickets * 7 // 10)
     if args.markdown:
         print(markdown(json.loads(args.markdown.read_text())))
         return 0
@@ -93,6 +96,8 @@ def main() -> int:
             ("P3h", lambda: figures.extend(chain_cost(srv, target, args.repeat, 1_000,
                                                       max(2_000, args.tickets // 50)))),
             ("P9", lambda: figures.extend(p9_archive(srv, args.archive_rows, args.repeat))),
+            # Last: it rewrites the dataset the steps above measure.
+            ("P1w", lambda: figures.append(p1_wide(target, args.wide))),
         ]
         if args.only:
             wanted = {s.strip() for s in args.only.split(",")}
