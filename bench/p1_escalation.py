@@ -1,14 +1,21 @@
 """P1: sp_escalate_priorities against an application loop and a bare set-based UPDATE."""
 
 import statistics
-from datetime import timedelta
+from datetime import datetime, timedelta
 
+import pymysql
 from harness import Figure, make_copies, max_log_id, q, reapply_triggers, timed
 
 from ticketdb.connection import Target, connect
 
 ELIGIBLE = ("current_status = 'pending' AND assigned_agent_id IS NULL AND priority = 'medium' "
             "AND created_at <= %s")
+
+
+def bare_update(app: pymysql.connections.Connection, cutoff: datetime) -> None:
+    """(b): one bare set-based UPDATE of the eligible rows on the trigger-less copy."""
+    q(app, f"UPDATE bench_tickets SET priority = 'high' WHERE {ELIGIBLE}", (cutoff,))
+    app.commit()
 
 
 def p1_escalation(target: Target, repeat: int) -> Figure:
@@ -51,17 +58,13 @@ def p1_escalation(target: Target, repeat: int) -> Figure:
                    "'pending', 'pending', 'medium', 'high', %s)", (tid, now))
             app.commit()
 
-    def bare_update() -> None:
-        q(app, f"UPDATE bench_tickets SET priority = 'high' WHERE {ELIGIBLE}", (cutoff,))
-        app.commit()
-
     def least_allowed() -> None:
         """(c) the same UPDATE plus one log row per ticket, both set-based and bare."""
         q(app, f"INSERT INTO bench_logs (ticket_id, action_type, from_status, to_status, "
                f"old_priority, new_priority, note, action_time) SELECT ticket_id, "
                f"'escalate', 'pending', 'pending', 'medium', 'high', 'escalation rule', "
                f"%s FROM bench_tickets WHERE {ELIGIBLE}", (now, cutoff))
-        bare_update()
+        bare_update(app, cutoff)
 
     def reset_copies() -> None:
         q(app, f"UPDATE bench_tickets SET priority = 'medium' WHERE ticket_id IN ({ids})")
@@ -72,7 +75,7 @@ def p1_escalation(target: Target, repeat: int) -> Figure:
         if rep < 3:  # the slow loop: three runs are enough to see its spread
             naive.append(timed(naive_loop, settle=conn))
             reset_copies()
-        bare.append(timed(bare_update, settle=conn))
+        bare.append(timed(lambda: bare_update(app, cutoff), settle=conn))
         reset_copies()
         floor.append(timed(least_allowed, settle=conn))
         reset_copies()
@@ -101,7 +104,7 @@ def p1_wide(target: Target, eligible: int) -> Figure:
     (the issue's 700,000), against the bare set-based UPDATE of the same rows.
 
     Run last: it rewrites the dataset. That many tickets are made pending,
-    unassigned, medium and older than a day with the flow's guard triggers
+    unassigned, medium and older than a day with the tickets' guard trigger
     out of the way (as P1's reset does), then the triggers are put back from
     the files. One run each way: the call takes about a minute at 700,000."""
     conn = connect(target)
@@ -123,11 +126,7 @@ def p1_wide(target: Target, eligible: int) -> Figure:
     assert logged == due, (logged, due)  # one log row per escalated ticket
     app = connect(target, autocommit=False)
 
-    def bare_update() -> None:
-        q(app, f"UPDATE bench_tickets SET priority = 'high' WHERE {ELIGIBLE}", (cutoff,))
-        app.commit()
-
-    bare = timed(bare_update, settle=conn)
+    bare = timed(lambda: bare_update(app, cutoff), settle=conn)
     app.close()
     q(conn, "DROP TABLE bench_logs, bench_tickets")
     conn.close()
